@@ -1,0 +1,1 @@
+"""dayone's application layer: retrieval over the index, and the command line."""
