@@ -1,0 +1,26 @@
+; Definitions
+(function_definition) @definition.function
+(declaration declarator: (function_declarator)) @definition.function
+(declaration declarator: (pointer_declarator declarator: (function_declarator))) @definition.function
+(declaration declarator: (reference_declarator (function_declarator))) @definition.function
+(field_declaration declarator: (function_declarator)) @definition.method
+(field_declaration declarator: (pointer_declarator declarator: (function_declarator))) @definition.method
+(class_specifier body: (field_declaration_list)) @definition.class
+(struct_specifier body: (field_declaration_list)) @definition.struct
+(union_specifier body: (field_declaration_list)) @definition.union
+(enum_specifier body: (enumerator_list)) @definition.enum
+(type_definition type: [(primitive_type) (type_identifier) (sized_type_specifier)]) @definition.type
+(alias_declaration) @definition.type
+(preproc_function_def) @definition.macro
+
+; References
+(preproc_include path: (_) @reference.import)
+(using_declaration (qualified_identifier) @reference.import)
+(call_expression function: (identifier) @reference.call)
+(call_expression function: (field_expression field: (field_identifier) @reference.call))
+(call_expression function: (qualified_identifier name: (identifier) @reference.call))
+(call_expression function: (template_function name: (identifier) @reference.call))
+(new_expression type: (type_identifier) @reference.call)
+(field_expression field: (field_identifier) @reference.identifier)
+(type_identifier) @reference.identifier
+(namespace_identifier) @reference.identifier
