@@ -108,6 +108,11 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = int(self.model.get_embedding_dimension() or 0)
         self.max_tokens = int(self.model.max_seq_length or 256)
         self.tokenizer = self.model.tokenizer
+        self._fast = getattr(self.tokenizer, "backend_tokenizer", None)
+        if self._fast is not None:
+            self._fast = self._fast.__class__.from_str(self._fast.to_str())  # a copy we may reconfigure
+            self._fast.no_truncation()
+            self._fast.no_padding()
         self.model_id = model_identity(path)
         log.debug("embedding model %s (dim %d) on %s", self.model_id, self.dim, self.device)
 
@@ -130,6 +135,8 @@ class SentenceTransformerEmbedder(Embedder):
         # Each word piece covers at least one character, so short texts need no tokenizer call.
         if len(text) <= self.max_tokens - 2:
             return len(text)
+        if self._fast is not None:  # the Rust tokenizer directly: no padding/truncation bookkeeping, no warnings
+            return len(self._fast.encode(text, add_special_tokens=True).ids)
         return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
 

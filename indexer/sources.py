@@ -27,6 +27,8 @@ Skip reasons (keys of `Snapshot.skipped`; stable, shown to users):
                       once as ``"dir/"``; git listings count each file.
 * ``generated``       minified bundles, source maps, lock files, protobuf/gRPC output (by name only;
                       content markers such as "DO NOT EDIT" are checked later by the pipeline)
+* ``translation``     translation catalogs (.po, .pot, .mo, .xlf): thousands of strings per locale that
+                      would drown code in search and teach a new hire nothing about the code
 * ``secret``          files that typically hold credentials (.env, .env.*, *.pem, *.key, id_rsa,
                       .netrc, .npmrc, credentials.json, secrets.*, *.tfstate, ...). Never read.
 * ``binary-ext``      an extension that is always binary (images, archives, fonts, object code,
@@ -39,7 +41,7 @@ Skip reasons (keys of `Snapshot.skipped`; stable, shown to users):
                       (FIFO, socket, device), or a file name that is not valid UTF-8
 
 Checks run in that priority: vendored, excluded, symlink/submodule/special, secret, binary-ext,
-generated, too-large; each skipped file is counted once, under the first reason that applies.
+generated, translation, too-large; each skipped file is counted once, under the first reason that applies.
 
 Include/exclude globs (`match_glob`) follow .gitignore conventions, on the repository-relative
 POSIX path, case-sensitively:
@@ -88,6 +90,7 @@ __all__ = [
 SKIP_TOO_LARGE = "too-large"
 SKIP_VENDORED = "vendored"
 SKIP_GENERATED = "generated"
+SKIP_TRANSLATION = "translation"
 SKIP_SECRET = "secret"
 SKIP_BINARY = "binary-ext"
 SKIP_SYMLINK = "symlink"
@@ -96,7 +99,7 @@ SKIP_SUBMODULE = "submodule"
 SKIP_EXCLUDED = "excluded"
 SKIP_UNREADABLE = "unreadable"
 SKIP_REASONS = (
-    SKIP_TOO_LARGE, SKIP_VENDORED, SKIP_GENERATED, SKIP_SECRET, SKIP_BINARY, SKIP_SYMLINK,
+    SKIP_TOO_LARGE, SKIP_VENDORED, SKIP_GENERATED, SKIP_TRANSLATION, SKIP_SECRET, SKIP_BINARY, SKIP_SYMLINK,
     SKIP_SYMLINK_OUTSIDE, SKIP_SUBMODULE, SKIP_EXCLUDED, SKIP_UNREADABLE,
 )
 
@@ -158,6 +161,8 @@ _GENERATED_SUFFIXES = (
     ".designer.cs",
 )
 
+_TRANSLATION_EXTS = frozenset({"po", "pot", "mo", "xlf", "xliff"})
+
 
 def _name_reason(name: str) -> str | None:
     """Skip reason implied by a file name alone (secret, binary-ext, generated), else None."""
@@ -170,6 +175,8 @@ def _name_reason(name: str) -> str | None:
         return SKIP_BINARY
     if low in _GENERATED_NAMES or low.endswith(_GENERATED_SUFFIXES):
         return SKIP_GENERATED
+    if ext in _TRANSLATION_EXTS:
+        return SKIP_TRANSLATION
     return None
 
 

@@ -387,10 +387,13 @@ SKIP_FIXTURE: dict[str, str | bytes] = {
     "docs/manual.pdf": b"%PDF",
     "data/app.sqlite": b"SQLite",
     "lib/native.so": b"\x7fELF",
+    # translation catalogs
+    "locale/fr/LC_MESSAGES/django.po": 'msgid "Order"\nmsgstr "Commande"\n',
+    "locale/django.pot": 'msgid "Order"\n',
 }
 EXPECTED_FILES = [".github/workflows/ci.yml", "README.md", "src/app.py"]
 EXPECTED_COUNTS = {
-    "vendored": 6, "generated": 7, "secret": 9, "binary-ext": 6, "too-large": 1,
+    "vendored": 6, "generated": 7, "secret": 9, "binary-ext": 6, "too-large": 1, "translation": 2,
     "symlink": 1, "symlink-outside": 2,
 }
 

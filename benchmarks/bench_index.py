@@ -1,0 +1,232 @@
+"""Index benchmark on a real repository (Django 5.1 from its PyPI sdist): prints numbers, asserts nothing.
+
+    python benchmarks/bench_index.py all [--repo PATH] [--li-subset django/db] [--raw-sample 3000]
+
+Phases, each in its own process so peak RSS is per phase:
+  ours        full index (parse+chunk, embed, store split), no-op reindex, one-file-change reindex,
+              search latency p50/p95 over 40 queries, peak RSS
+  raw         the embedding model's raw throughput (SentenceTransformer.encode, batch 64) on a random sample of
+              our own chunk texts: the ceiling on this CPU
+  llamaindex  the plain llama-index pipeline: SimpleDirectoryReader + CodeSplitter + HuggingFaceEmbedding (same
+              model) + QdrantVectorStore in qdrant-client local mode (on a subset: it is slow)
+Results go to stdout as JSON lines and a table; docs/benchmarks.md keeps them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+QUERIES = [
+    "where is the database connection opened", "how are migrations applied", "QuerySet.filter",
+    "where are CSRF tokens checked", "how does the template engine render a variable",
+    "password hashing algorithm", "get_user_model", "where are URL patterns resolved",
+    "send email with attachments", "how are signals dispatched to receivers", "cache middleware",
+    "validate an email address", "ForeignKey on_delete cascade", "paginate a list of objects",
+    "session expiry", "where is the request body parsed", "runserver autoreload", "slugify",
+    "translate a string lazily", "select_related join generation", "how are form fields cleaned",
+    "admin list display", "static files storage hashed names", "transaction atomic savepoint",
+    "timezone aware datetime conversion", "where are HTTP 404 responses created",
+    "compile a regex for path converters", "sqlite database features", "serialize a model to json",
+    "how does the ORM build a WHERE clause", "file upload handler memory", "login required decorator",
+    "content types framework", "sitemaps generation", "message framework storage", "GeoDjango distance",
+    "how is SECRET_KEY used for signing", "test client follow redirects", "management command arguments",
+    "prefetch_related_objects",
+]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ensure_django(version: str = "5.1") -> Path:
+    target = DATA / f"Django-{version}"
+    if target.is_dir():
+        return target
+    DATA.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
+                    f"django=={version}", "-d", str(DATA)], check=True)
+    sdist = next(DATA.glob(f"[Dd]jango-{version}.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        tar.extractall(DATA, filter="data")
+    return target
+
+
+def git_copy(src: Path, dst: Path) -> Path:
+    """A company repository is a git repository: commit the sdist's files so sources read them from git."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@x"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A", "-f"], ["commit", "-q", "-m", "import"]):
+        subprocess.run(["git", *args], cwd=dst, env=env, check=True)
+    return dst
+
+
+def phase_ours(repo: Path, work: Path) -> dict:
+    os.environ["DAYONE_HOME"] = str(work / "home")
+    from app.retrieval import Retriever
+    from indexer.generations import IndexReader
+    from indexer.pipeline import Indexer
+    from indexer.settings import RepoConfig, load_settings
+
+    settings = load_settings()
+    cfg = RepoConfig(name="django", path=str(repo))
+    t0 = time.perf_counter()
+    indexer = Indexer(settings)
+    _ = indexer.embedder  # model load reported separately
+    load_s = time.perf_counter() - t0
+    first = indexer.run([cfg])
+    rr = first.repos[0]
+    out = {"phase": "ours", "files": rr.files, "chunks": rr.chunks_total, "skipped": dict(rr.skipped),
+           "model_load_s": round(load_s, 2), "total_s": round(first.seconds, 1),
+           "parse_chunk_s": round(first.parse_seconds, 1), "embed_s": round(first.embed_seconds, 1),
+           "store_s": round(first.store_seconds, 1),
+           "chunks_per_s": round(first.chunks_embedded / first.seconds, 1)}
+    with IndexReader(settings) as reader:
+        indexed = [p for p, e in reader.manifest.files("django").items() if e.status == "indexed"]
+    out["source_kb_per_s"] = round(sum((repo / p).stat().st_size for p in indexed) / 1024 / first.seconds, 1)
+    t0 = time.perf_counter()
+    noop = Indexer(settings).run([cfg])
+    out["noop_s"] = round(time.perf_counter() - t0, 3)
+    assert noop.repos[0].up_to_date
+    victim = repo / "django" / "utils" / "text.py"
+    if not victim.is_file():
+        victim = sorted(repo.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\n\ndef bench_added():\n    return 'changed'\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@x"}
+    subprocess.run(["git", "commit", "-q", "-am", "change"], cwd=repo, env=env, check=True)
+    t0 = time.perf_counter()
+    one = Indexer(settings, embedder=indexer.embedder).run([cfg])
+    out["one_file_change_s"] = round(time.perf_counter() - t0, 2)
+    out["one_file_change_chunks"] = one.chunks_embedded
+    with IndexReader(settings) as reader:
+        retriever = Retriever(reader, indexer.embedder, settings.search)
+        retriever.search("warm up")
+        times = []
+        for q in QUERIES:
+            t0 = time.perf_counter()
+            retriever.search(q)
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    out["search_p50_ms"] = round(statistics.median(times), 1)
+    out["search_p95_ms"] = round(times[int(0.95 * (len(times) - 1))], 1)
+    out["index_dir_mb"] = round(sum(f.stat().st_size for f in (work / "home").rglob("*") if f.is_file()) / 2**20)
+    out["peak_rss_mb"] = round(rss_mb())
+    return out
+
+
+def phase_raw(repo: Path, sample: int) -> dict:
+    from indexer.chunking import chunk_file
+    from indexer.embedding import load_embedder
+    from indexer.pipeline import embedding_text, sniff_content
+    from indexer.settings import RepoConfig
+    from indexer.sources import open_snapshot
+
+    emb = load_embedder(None)
+    texts = []
+    with open_snapshot(RepoConfig(name="django", path=str(repo)), cache_dir=Path(tempfile.mkdtemp()),
+                       max_file_bytes=1024 * 1024) as snap:
+        for f in snap.files:
+            data = snap.read(f.path)
+            if sniff_content(data):
+                continue
+            texts += [embedding_text(c) for c in chunk_file(f.path, data, count_tokens=emb.count_tokens).chunks]
+    random.Random(7).shuffle(texts)
+    texts = texts[:sample]
+    emb.embed_documents(texts[:64])
+    t0 = time.perf_counter()
+    emb.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    secs = time.perf_counter() - t0
+    return {"phase": "raw", "sample": len(texts), "seconds": round(secs, 1),
+            "chunks_per_s": round(len(texts) / secs, 1), "peak_rss_mb": round(rss_mb())}
+
+
+def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
+    from llama_index.core import Settings as LISettings
+    from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.core.node_parser import CodeSplitter
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    from indexer.embedding import default_model_path
+
+    LISettings.llm = None
+    embed = HuggingFaceEmbedding(model_name=str(default_model_path()), device="cpu")
+    LISettings.embed_model = embed
+    t0 = time.perf_counter()
+    docs = SimpleDirectoryReader(str(repo / subset), recursive=True, required_exts=[".py"]).load_data()
+    from indexer.languages import get_parser  # tree-sitter-language-pack 1.x downloads grammars: pass ours
+
+    splitter = CodeSplitter(language="python", parser=get_parser("python"))
+    nodes = splitter.get_nodes_from_documents(docs)
+    parse_s = time.perf_counter() - t0
+    client = QdrantClient(path=str(work / "li-qdrant"))
+    store = QdrantVectorStore(client=client, collection_name="li")
+    t1 = time.perf_counter()
+    VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store))
+    embed_store_s = time.perf_counter() - t1
+    total = time.perf_counter() - t0
+    kb = sum(len(d.text.encode()) for d in docs) / 1024
+    return {"phase": "llamaindex", "subset": subset, "files": len(docs), "chunks": len(nodes),
+            "source_kb_per_s": round(kb / total, 1),
+            "parse_s": round(parse_s, 1), "embed_store_s": round(embed_store_s, 1), "total_s": round(total, 1),
+            "chunks_per_s": round(len(nodes) / total, 1), "peak_rss_mb": round(rss_mb())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("phase", choices=["all", "ours", "raw", "llamaindex"])
+    ap.add_argument("--repo", type=Path, help="repository to index (default: Django 5.1 sdist, committed to git)")
+    ap.add_argument("--li-subset", default="django/db", help="subfolder for the llama-index baseline")
+    ap.add_argument("--raw-sample", type=int, default=3000)
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    from indexer.offline import enforce_offline
+
+    enforce_offline()
+    work = args.work or Path(tempfile.mkdtemp(prefix="dayone-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.phase == "all":
+        repo = args.repo or git_copy(ensure_django(), work / "django")
+        results = []
+        for phase in ("raw", "ours", "llamaindex"):
+            cmd = [sys.executable, __file__, phase, "--repo", str(repo), "--work", str(work),
+                   "--li-subset", args.li_subset, "--raw-sample", str(args.raw_sample)]
+            line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            print(line, flush=True)
+            results.append(json.loads(line))
+        raw, ours, li = results
+        print(json.dumps({
+            "ours_vs_raw": round(ours["chunks_per_s"] / raw["chunks_per_s"], 2),
+            "ours_vs_llamaindex_chunks": round(ours["chunks_per_s"] / li["chunks_per_s"], 2),
+            "ours_vs_llamaindex_source_kb": round(ours["source_kb_per_s"] / li["source_kb_per_s"], 2),
+        }))
+        return
+    repo = args.repo or git_copy(ensure_django(), work / "django")
+    if args.phase == "ours":
+        print(json.dumps(phase_ours(repo, work)))
+    elif args.phase == "raw":
+        print(json.dumps(phase_raw(repo, args.raw_sample)))
+    else:
+        print(json.dumps(phase_llamaindex(repo, args.li_subset, work)))
+
+
+if __name__ == "__main__":
+    main()
