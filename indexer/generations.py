@@ -202,12 +202,10 @@ class IndexReader:
         gen = self.dir.current()
         if gen is None:
             raise NoIndex(f"no index yet in {self.settings.index_dir}; run `dayone index` first")
-        conn = sqlite3.connect(f"file:{gen.manifest_path}?mode=ro", uri=True, check_same_thread=False)
         try:
-            conn.execute("SELECT COUNT(*) FROM chunks").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ManifestError(f"{gen.manifest_path}: {exc}; run `dayone index --full`") from None
+            conn = connect(gen.manifest_path, readonly=True)
+        except ManifestError as exc:
+            raise ManifestError(f"{exc}; run `dayone index --full`") from None
         store, private = _open_store_for_reading(self.settings, gen)
         self.generation, self.conn, self.store, self._private_copy = gen, conn, store, private
 

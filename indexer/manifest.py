@@ -74,23 +74,33 @@ class ChunkRow:
     end_line: int
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (or create) a generation's manifest; a corrupt file raises ManifestError, never a traceback."""
-    try:
-        conn = sqlite3.connect(str(path), check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        from indexer.symbols import SCHEMA as SYMBOLS_SCHEMA
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (or create) a generation's manifest; a corrupt file raises ManifestError, never a traceback.
 
-        conn.executescript(SYMBOLS_SCHEMA)
+    Published generations are opened read-only: nothing may change a generation once CURRENT names it.
+    """
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            from indexer.symbols import SCHEMA as SYMBOLS_SCHEMA
+
+            conn.executescript(SYMBOLS_SCHEMA)
+            if conn.execute("SELECT value FROM info WHERE key='schema_version'").fetchone() is None:
+                conn.execute("INSERT INTO info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                conn.commit()
         version = conn.execute("SELECT value FROM info WHERE key='schema_version'").fetchone()
-        if version is None:
-            conn.execute("INSERT INTO info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.commit()
-        elif int(version[0]) != SCHEMA_VERSION:
-            raise ManifestError(f"{path}: manifest schema {version[0]}, this dayone needs {SCHEMA_VERSION}")
-        conn.execute("PRAGMA quick_check").fetchone()
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            found = version[0] if version else "none"
+            conn.close()
+            raise ManifestError(f"{path}: manifest schema {found}, this dayone needs {SCHEMA_VERSION}")
+        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            conn.close()
+            raise ManifestError(f"{path}: manifest failed its integrity check")
     except sqlite3.DatabaseError as exc:
         raise ManifestError(f"{path}: manifest is corrupt ({exc})") from None
     return conn

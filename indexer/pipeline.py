@@ -176,7 +176,7 @@ class Indexer:
             known: list[RepoConfig] = []
             if published is not None:
                 try:
-                    conn = connect(published.manifest_path)
+                    conn = connect(published.manifest_path, readonly=True)
                     old_key = Manifest(conn).get_info("build_key")
                     known = [RepoConfig(**r.config) for r in Manifest(conn).repos()]
                     conn.close()
@@ -220,7 +220,7 @@ class Indexer:
                     snapshots: list[tuple[RepoConfig, Snapshot | None, RepoResult]], result: RunResult) -> None:
         # Plan from the published manifest (read-only) before copying anything: a no-op run costs nothing.
         plans: list[tuple[RepoConfig, Snapshot, RepoResult, _Plan]] = []
-        base_conn = connect(base.manifest_path) if base is not None else None
+        base_conn = connect(base.manifest_path, readonly=True) if base is not None else None
         try:
             base_manifest = Manifest(base_conn) if base_conn else None
             for repo, snap, rr in snapshots:

@@ -305,3 +305,28 @@ def test_search_before_any_index_is_a_clear_error(home):
     result = runner.invoke(app, ["search", "anything"])
     assert result.exit_code == 2
     assert "run `dayone index` first" in result.stderr
+
+
+def test_corrupt_manifest_is_reported_then_rebuilt(tmp_path, home, embedder):
+    repo = make_repo(tmp_path / "r", {"orders.py": PY_ORDERS})
+    settings = load_settings()
+    cfg = RepoConfig(name="r", path=str(repo))
+    Indexer(settings, embedder=embedder).run([cfg])
+    before = _chunk_ids(settings)
+    current = IndexDir(settings.index_dir).current()
+    current.manifest_path.write_bytes(b"this is not a database" * 100)
+    result = runner.invoke(app, ["search", "pay"])
+    assert result.exit_code == 2
+    assert "manifest" in result.stderr and "dayone index --full" in result.stderr
+    rebuilt = Indexer(settings, embedder=embedder).run([cfg])
+    assert rebuilt.full_rebuild_reason and "unreadable" in rebuilt.full_rebuild_reason
+    assert _chunk_ids(settings) == before
+
+
+def test_missing_embedding_model_is_a_one_line_error(tmp_path, home):
+    repo = make_repo(tmp_path / "r", {"orders.py": PY_ORDERS})
+    (tmp_path / "dayone.toml").write_text(f'[embedding]\nmodel_path = "{tmp_path / "no-model"}"\n')
+    result = runner.invoke(app, ["index", str(repo)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: embedding model not found: {tmp_path / 'no-model'} is not a directory"
+    assert IndexDir(load_settings().index_dir).current() is None
