@@ -7,6 +7,8 @@ output (`--json`) goes to stdout alone; progress and messages go to stderr.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import sys
@@ -222,6 +224,76 @@ def search(
         snippet = h.text.strip().splitlines()[:3]
         for line in snippet:
             out.print("      " + line[:140], highlight=False, markup=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="a question about the indexed code")],
+    repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print {question, answer, citations} as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Answer a question from the index with the local model; the answer streams and cites its sources."""
+    from rich.markup import escape
+
+    from app.answering import Answerer
+    from app.llm import ModelError, load_chat_model
+    from app.modelfiles import ModelFileError
+    from indexer.embedding import load_embedder
+
+    try:
+        settings = _settings(config)
+        live = err.is_terminal and not as_json
+        with err.status("loading the model…") if live else contextlib.nullcontext():
+            model = load_chat_model(settings)  # a missing or broken model file fails here, before any work
+        with IndexReader(settings) as reader:
+            known = [r.name for r in reader.manifest.repos()]
+            unknown = [r for r in repo or [] if r not in known]
+            if unknown:
+                raise ConfigError(f"no indexed repository is named {unknown[0]!r} (indexed: "
+                                  f"{', '.join(known) or 'none'})")
+            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            with err.status("searching and reading the sources…") if live else contextlib.nullcontext():
+                stream = Answerer(reader, embedder, model, settings).ask(question, repos=repo)
+                pieces = iter(stream)
+                first = next(pieces, "")  # the prompt is evaluated before the first piece arrives
+            if not as_json:
+                for piece in itertools.chain([first], pieces):
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+                sys.stdout.write("\n")
+            else:
+                for _ in pieces:
+                    pass
+            answer = stream.answer
+            roots = {r.name: _local_root(settings, r.name, r.source) for r in reader.manifest.repos()}
+    except (*USER_ERRORS, ModelError, ModelFileError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+        return
+    if answer.citations:
+        out.print("\n[bold]Sources[/]", highlight=False)
+        for number, src in zip(answer.cited_numbers, answer.citations, strict=True):
+            location = f"{src.repo}:{src.path}:{src.start_line}-{src.end_line}"
+            root = roots.get(src.repo)
+            if root is not None and (root / src.path).is_file():
+                location = f"[link={(root / src.path).as_uri()}]{location}[/link]"
+            out.print(f" {escape(f'[{number}]')} {location}  [dim]{escape(src.symbol)}[/]", highlight=False)
+    for flag in answer.flagged:
+        what = "citation" if flag.kind == "citation" else "not in the index"
+        err.print(f"[yellow]{what}:[/] {escape(flag.text)} ({escape(flag.reason)})", highlight=False)
+
+
+def _local_root(settings: Settings, name: str, source: str) -> Path | None:
+    """Where a repository's files are on this machine, for links: its path, or the clone of its URL."""
+    for candidate in (Path(source).expanduser() if source and "://" not in source else None,
+                      settings.repo_cache_dir / name):
+        if candidate is not None and candidate.is_dir():
+            return candidate.resolve()
+    return None
 
 
 @app.command()
