@@ -244,9 +244,7 @@ class IndexRetriever(BaseRetriever):
         if len(hit.text.split("\n")) >= span or not hit.symbol:
             return hit.text
         reader = self._retriever.reader
-        rows = reader.manifest.conn.execute(
-            "SELECT id, start_line, end_line FROM chunks WHERE repo=? AND path=? AND symbol=? AND kind=? "
-            "ORDER BY start_line, end_line", (hit.repo, hit.path, hit.symbol, hit.kind)).fetchall()
+        rows = reader.manifest.symbol_parts(hit.repo, hit.path, hit.symbol, hit.kind)
         assert reader.store is not None
         texts = {h.id: h.payload.get("text", "") for h in reader.store.retrieve([r[0] for r in rows])}
         out: list[str] = []

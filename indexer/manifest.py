@@ -212,6 +212,12 @@ class Manifest:
         ).fetchone()
         return (row[0], row[1]) if row and row[0] is not None else None
 
+    def symbol_parts(self, repo: str, path: str, symbol: str, kind: str) -> list[tuple[str, int, int]]:
+        """(chunk id, start_line, end_line) of every part of a split symbol, in file order."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT id, start_line, end_line FROM chunks WHERE repo=? AND path=? AND symbol=? AND kind=? "
+            "ORDER BY start_line, end_line", (repo, path, symbol, kind))]
+
     def count_chunks(self, repo: str | None = None) -> int:
         if repo is None:
             return self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
