@@ -107,6 +107,63 @@ class LLMSettings(BaseModel):
     openai_api_key: str = ""
 
 
+class ServeSettings(BaseModel):
+    """The Gradio chat (`dayone serve`)."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=1, le=65535)
+    # Link template for the company's code host, e.g. "https://git.example/{repo}/blob/{commit}/{path}#L{start}".
+    # Fields: repo, path, commit, start, end. Empty: sources are shown without a link.
+    code_url: str = ""
+    # How many answers the model computes at once; other requests wait in Gradio's queue.
+    concurrency: int = Field(default=1, ge=1)
+    max_queue: int = Field(default=200, ge=1)
+    # Authentication when bound beyond loopback: "none" (loopback only, or with --insecure-no-auth),
+    # "users-file" (argon2/bcrypt hashes in users_file), or "proxy-header" (an SSO proxy's header, trusted
+    # only from trusted_proxies).
+    auth: Literal["none", "users-file", "proxy-header"] = "none"
+    users_file: str = ""
+    proxy_header: str = "X-Forwarded-User"
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class ReindexSettings(BaseModel):
+    """The nightly reindex: inside `dayone serve` for the embedded store, or cron running `dayone index --all`."""
+
+    model_config = {"extra": "forbid"}
+
+    # A cron expression such as "0 2 * * *"; empty: no scheduled reindex.
+    schedule: str = ""
+    # Attempts per repository when a Qdrant server is unreachable, with exponential backoff from backoff_s.
+    retries: int = Field(default=3, ge=1)
+    backoff_s: float = Field(default=5.0, ge=0.0)
+
+
+class AccessSettings(BaseModel):
+    """Which user sees which repositories: users belong to groups, groups see repositories.
+
+    Empty (no groups): everyone sees every repository.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)  # group -> repository names ("*" = all)
+    users: dict[str, list[str]] = Field(default_factory=dict)  # user -> group names
+
+
+class TourSettings(BaseModel):
+    """`dayone tour`: repository tours with summaries written by the local model."""
+
+    model_config = {"extra": "forbid"}
+
+    # Write directory and module summaries with the local model after each index run (cached by content hash).
+    summaries: bool = True
+    # Months of git history used for "people to ask".
+    people_months: int = Field(default=12, ge=1)
+
+
 _toml_data: dict[str, Any] = {}
 
 
@@ -135,6 +192,10 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    reindex: ReindexSettings = Field(default_factory=ReindexSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    tour: TourSettings = Field(default_factory=TourSettings)
     # Shortcut the issue names: DAYONE_QDRANT_URL sets store.qdrant_url.
     qdrant_url: str = ""
 
