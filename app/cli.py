@@ -339,6 +339,62 @@ def status(
     out.print(f"store: {info['store']}\nbuild: {info['build']}", highlight=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="address to listen on (default serve.host, "
+                                             "127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port (default serve.port, 7860)")] = None,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="listen beyond loopback without "
+                                                   "a login (only behind something else that authenticates)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the chat in a browser: streamed answers, their sources, filters and index status."""
+    import uvicorn
+
+    from app.chat import ChatService
+    from app.llm import ModelError, load_chat_model
+    from app.modelfiles import ModelFileError
+    from app.ui import auth_options, create_app
+    from indexer.embedding import load_embedder
+
+    try:
+        settings = _settings(config)
+        host = host or settings.serve.host
+        port = port or settings.serve.port
+        auth_options(settings, host, insecure_no_auth)  # refuse an unauthenticated public bind before loading
+        with err.status("loading the model…") if err.is_terminal else contextlib.nullcontext():
+            model = load_chat_model(settings)
+            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+        service = ChatService(settings, model, embedder)
+        web = create_app(service, host=host, insecure_no_auth=insecure_no_auth)
+    except (*USER_ERRORS, ModelError, ModelFileError) as exc:
+        raise _fail(str(exc)) from None
+    status = service.status()
+    where = f"{len(status.repos)} repositories, {status.chunks} chunks" if status.available else "no index yet"
+    err.print(f"dayone: serving http://{host}:{port} ({where}); Ctrl+C stops", highlight=False)
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="warning")
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        service.close()
+
+
+@app.command("hash-password")
+def hash_password(
+    name: Annotated[str, typer.Argument(help="the user's login name")],
+) -> None:
+    """Print a `NAME:HASH` line (argon2id) for serve.users_file; the password is read without echo."""
+    from argon2 import PasswordHasher
+
+    if ":" in name or not name.strip():
+        raise _fail("a user name must be non-empty and contain no ':'")
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=sys.stdin.isatty(), err=True)
+    if not password:
+        raise _fail("an empty password is not allowed")
+    sys.stdout.write(f"{name}:{PasswordHasher().hash(password)}\n")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -218,6 +218,15 @@ class Manifest:
             "SELECT id, start_line, end_line FROM chunks WHERE repo=? AND path=? AND symbol=? AND kind=? "
             "ORDER BY start_line, end_line", (repo, path, symbol, kind))]
 
+    def languages(self, repos: list[str] | None = None) -> list[str]:
+        """Languages that have chunks, most chunks first (the UI's language filter offers these)."""
+        sql, args = "SELECT language, COUNT(*) AS n FROM chunks", []
+        if repos is not None:
+            sql += f" WHERE repo IN ({','.join('?' * len(repos))})"
+            args = list(repos)
+        rows = self.conn.execute(sql + " GROUP BY language ORDER BY n DESC, language", args).fetchall()
+        return [language for language, _n in rows]
+
     def count_chunks(self, repo: str | None = None) -> int:
         if repo is None:
             return self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]

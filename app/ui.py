@@ -1,0 +1,337 @@
+"""`dayone serve`: the Gradio chat new hires use, a thin layer over app/chat.py.
+
+Everything the page shows from a repository or the model is escaped or sanitised before it reaches the
+browser: indexed code can hold `<script>` and prompt-injection text, and the page must show it, not run it.
+The page loads nothing from outside the machine (system fonts, no analytics, no CDN).
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import gradio as gr
+from fastapi import FastAPI, Request
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from app.answering import Answer, Source
+from app.chat import ChatService, IndexStatus, shown_sources
+from indexer.settings import ConfigError, Settings
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+FEEDBACK_VOTES = {"Like": "up", "Dislike": "down"}
+DEFAULT_EXAMPLES = [
+    "What does this repository do, and where should I start reading?",
+    "How does a request reach the database?",
+    "Where is error handling for failed payments?",
+    "Which function sends emails, and who calls it?",
+]
+_FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="friendly")
+# Pygments lexer names for our language ids where they differ.
+_LEXERS = {"tsx": "tsx", "csharp": "csharp", "markdown": "markdown", "rst": "rst", "text": "text",
+           "dockerfile": "docker", "shell": "bash"}
+CSS = """
+.dayone-source {border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 0 0 10px 0;}
+.dayone-source-head {padding: 4px 8px; font-size: 0.9em; background: var(--background-fill-secondary);}
+.dayone-source-head .label {font-weight: 600; margin-right: 6px;}
+.dayone-source pre {margin: 0; padding: 6px 8px; overflow-x: auto; font-size: 0.85em; max-height: 320px;}
+.dayone-flags {color: var(--body-text-color-subdued); font-size: 0.9em;}
+"""
+
+
+# -- rendering ------------------------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def code_link(template: str, source: Source, commit: str | None) -> str:
+    """The code host's URL for a source, or "" without a template; every field is URL-quoted."""
+    if not template:
+        return ""
+    return template.format(repo=quote(source.repo, safe=""), path=quote(source.path), commit=quote(commit or "HEAD"),
+                           start=source.start_line, end=source.end_line)
+
+
+def highlight_code(text: str, language: str) -> str:
+    """Syntax-highlighted HTML; Pygments escapes every character of the source."""
+    try:
+        lexer = get_lexer_by_name(_LEXERS.get(language, language))
+    except ClassNotFound:
+        lexer = TextLexer()
+    return highlight(text, lexer, _FORMATTER)
+
+
+def render_sources(answer: Answer | None, code_url: str, commits: dict[str, str | None], *,
+                   pending: bool = False, turn: int = 0) -> str:
+    """The sources panel. `data-turn` and `data-answered` tell scripts and tests which question it belongs to
+    and whether that answer is finished."""
+    head = f"<div class='dayone-sources' data-turn='{turn}' data-answered='{'no' if pending else 'yes'}'>"
+    if pending:
+        return head + "Searching the index…</div>"
+    if answer is None:
+        return head + ("Sources appear here with each answer." if turn == 0 else "No sources.") + "</div>"
+    if not answer.sources:
+        return head + "No sources: nothing relevant was found.</div>"
+    parts = []
+    for label, src in shown_sources(answer):
+        location = f"{src.repo}:{src.path}:{src.start_line}-{src.end_line}"
+        url = code_link(code_url, src, commits.get(src.repo))
+        where = (f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>"
+                 f"{html.escape(location)}</a>" if url else f"<span class='location'>{html.escape(location)}</span>")
+        symbol = f" <code>{html.escape(src.symbol)}</code>" if src.symbol and src.kind != "module" else ""
+        parts.append(
+            f"<div class='dayone-source' data-path='{html.escape(src.path, quote=True)}' "
+            f"data-cited='{'yes' if label != 'read' else 'no'}'>"
+            f"<div class='dayone-source-head'><span class='label'>{html.escape(label)}</span>{where}{symbol}</div>"
+            f"<pre>{highlight_code(src.text, src.language)}</pre></div>")
+    return head + "\n".join(parts) + "</div>"
+
+
+def render_flags(answer: Answer | None) -> str:
+    if answer is None or not answer.flagged:
+        return ""
+    lines = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged]
+    return "**Not in the index** (shown without a link):\n" + "\n".join(lines)
+
+
+def render_status(status: IndexStatus) -> str:
+    if not status.available:
+        return status.message
+    rows = ["| repository | branch | commit | indexed | files | chunks |", "|---|---|---|---|---|---|"]
+    for r in status.repos:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.indexed_at))
+        rows.append(f"| {_cell(r.name)} | {_cell(r.branch or '-')} | {_cell((r.commit or 'worktree')[:10])} | "
+                    f"{when} | {r.files} | {r.chunks} |")
+    return (f"**{status.chunks:,} chunks** in {len(status.repos)} repositories, {status.definitions:,} definitions, "
+            f"{status.references:,} references (index {status.generation}).\n\n" + "\n".join(rows))
+
+
+def _cell(text: str) -> str:
+    return html.escape(text).replace("|", "&#124;")
+
+
+# -- authentication -------------------------------------------------------------------------------------------
+
+
+def load_users(path: Path) -> dict[str, str]:
+    """`name:hash` lines (argon2id hashes from `dayone hash-password`); blank lines and # comments ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"serve.users_file {path} cannot be read: {exc.strerror or exc}") from None
+    users: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, hashed = line.partition(":")
+        if not sep or not name or not hashed.startswith("$argon2"):
+            raise ConfigError(f"{path}:{number}: expected NAME:$argon2id$... (from `dayone hash-password NAME`)")
+        users[name] = hashed
+    if not users:
+        raise ConfigError(f"serve.users_file {path} lists no users")
+    return users
+
+
+def password_checker(users: dict[str, str]) -> Callable[[str, str], bool]:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    hasher = PasswordHasher()
+
+    def check(username: str, password: str) -> bool:
+        hashed = users.get(username)
+        if hashed is None:
+            return False
+        try:
+            return hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return check
+
+
+def proxy_user(header: str, trusted: list[str]) -> Callable[[Request], str | None]:
+    """The SSO user named by the reverse proxy's header, believed only when the request comes from the proxy."""
+    networks = []
+    for entry in trusted:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(f"serve.trusted_proxies: {entry!r} is not an IP address or network") from None
+    if not networks:
+        raise ConfigError("serve.auth = 'proxy-header' needs serve.trusted_proxies (the proxy's addresses)")
+
+    def user(request: Request) -> str | None:
+        client = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return None
+        if not any(address in net for net in networks):
+            return None
+        name = request.headers.get(header, "").strip()
+        return name or None
+
+    return user
+
+
+def auth_options(settings: Settings, host: str, insecure_no_auth: bool) -> dict[str, Any]:
+    """Keyword arguments for Gradio's mount: a login, the proxy's header, or none (loopback or insecure)."""
+    mode = settings.serve.auth
+    if mode == "users-file":
+        if not settings.serve.users_file:
+            raise ConfigError("serve.auth = 'users-file' needs serve.users_file")
+        return {"auth": password_checker(load_users(Path(settings.serve.users_file).expanduser())),
+                "auth_message": "Sign in with your dayone account."}
+    if mode == "proxy-header":
+        return {"auth_dependency": proxy_user(settings.serve.proxy_header, settings.serve.trusted_proxies)}
+    if not is_loopback(host) and not insecure_no_auth:
+        raise ConfigError(f"refusing to serve on {host} without authentication: set serve.auth to 'users-file' or "
+                          "'proxy-header' in dayone.toml, bind to 127.0.0.1, or pass --insecure-no-auth")
+    return {}
+
+
+# -- the page -------------------------------------------------------------------------------------------------
+
+
+AccessFn = Callable[[str | None], list[str] | None]
+
+
+def build_ui(service: ChatService, *, access: AccessFn | None = None,
+             examples: list[str] | None = None) -> gr.Blocks:
+    """The chat page. `access(user)` gives the repositories a user may read (None: all)."""
+    settings = service.settings
+    allowed_for: AccessFn = access or (lambda _user: None)
+
+    def user_of(request: gr.Request | None) -> str | None:
+        return getattr(request, "username", None) if request is not None else None
+
+    def narrow(selected: list[str] | None, user: str | None) -> list[str] | None:
+        allowed = allowed_for(user)
+        chosen = list(selected) if selected else None
+        if allowed is None:
+            return chosen
+        return [r for r in (chosen if chosen is not None else allowed) if r in allowed]
+
+    def commits() -> dict[str, str | None]:
+        status = service.status()
+        return {r.name: r.commit for r in status.repos}
+
+    def on_load(request: gr.Request) -> tuple[Any, Any, str]:
+        status = service.status()
+        allowed = allowed_for(user_of(request))
+        repos = [r.name for r in status.repos if allowed is None or r.name in allowed]
+        if allowed is not None and status.available:
+            status = IndexStatus(True, status.generation, sum(r.chunks for r in status.repos if r.name in repos),
+                                 status.definitions, status.references,
+                                 [r for r in status.repos if r.name in repos], status.languages)
+        return (gr.update(choices=repos, value=[]), gr.update(choices=status.languages, value=[]),
+                render_status(status))
+
+    def respond(message: str, history: list[dict], repos: list[str] | None, languages: list[str] | None,
+                request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
+        history = list(history or [])
+        question = (message or "").strip()
+        if not question:
+            yield history, "", gr.skip(), gr.skip()
+            return
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+        turn = sum(1 for m in history if m.get("role") == "user")
+        yield history, "", render_sources(None, "", {}, pending=True, turn=turn), ""
+        session = request.session_hash or "anonymous"
+        scope = narrow(repos, user_of(request))
+        for event in service.ask(session, question, repos=scope, languages=list(languages) or None):
+            history[-1] = {"role": "assistant", "content": event.notice or event.text or "…"}
+            if not event.done:
+                yield history, gr.skip(), gr.skip(), gr.skip()
+                continue
+            panel = render_sources(event.answer, settings.serve.code_url, commits(), turn=turn)
+            yield history, gr.skip(), panel, render_flags(event.answer)
+
+    def clear(request: gr.Request) -> tuple[list, str, str]:
+        service.forget(request.session_hash or "anonymous")
+        return [], render_sources(None, "", {}), ""
+
+    def on_feedback(data: gr.LikeData, history: list[dict], request: gr.Request) -> None:
+        vote = FEEDBACK_VOTES.get(str(data.value), "up" if data.liked else "down")
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        content = history[index]["content"] if 0 <= index < len(history) else ""
+        if isinstance(content, list):  # Gradio may hand back [{"type": "text", "text": ...}]
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        service.record_feedback(request.session_hash or "anonymous", str(content), vote, user_of(request))
+        gr.Info("Thanks: your feedback is stored on this machine.")
+
+    with gr.Blocks(title="dayone", analytics_enabled=False) as demo:
+        gr.Markdown("## dayone: ask about the code\nAnswers come from the indexed repositories and cite the "
+                    "lines they rely on. Names the index does not hold are marked, never linked.")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chat", sanitize_html=True,
+                                         allow_tags=False, render_markdown=True,
+                                         feedback_options=("Like", "Dislike"))
+                    with gr.Row():
+                        question = gr.Textbox(placeholder="e.g. where are orders paid?", show_label=False,
+                                              scale=8, elem_id="question", max_lines=6)
+                        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    gr.Examples(examples=[[q] for q in (examples or DEFAULT_EXAMPLES)], inputs=[question],
+                                label="First-day questions")
+                    flags = gr.Markdown(elem_id="flags", elem_classes=["dayone-flags"])
+                    new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        repo_filter = gr.Dropdown(label="Repositories", multiselect=True, choices=[],
+                                                  elem_id="repo-filter")
+                        lang_filter = gr.Dropdown(label="Languages", multiselect=True, choices=[],
+                                                  elem_id="lang-filter")
+                    sources = gr.HTML(render_sources(None, "", {}), elem_id="sources", label="Sources")
+            with gr.Tab("Index", id="index"):
+                status_md = gr.Markdown(elem_id="index-status")
+                reload_status = gr.Button("Refresh", size="sm")
+
+        demo.load(on_load, None, [repo_filter, lang_filter, status_md])
+        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md], api_name=False)
+        inputs = [question, chatbot, repo_filter, lang_filter]
+        outputs = [chatbot, question, sources, flags]
+        ask.click(respond, inputs, outputs, api_name="chat")
+        question.submit(respond, inputs, outputs, api_name=False)
+        new_chat.click(clear, None, [chatbot, sources, flags], api_name=False)
+        chatbot.like(on_feedback, [chatbot], None, api_name=False)
+    return demo
+
+
+def create_app(service: ChatService, *, host: str = "127.0.0.1", insecure_no_auth: bool = False,
+               access: AccessFn | None = None) -> FastAPI:
+    """The web application: the chat at `/` and `/healthz` for container health checks (no login)."""
+    settings = service.settings
+    options = auth_options(settings, host, insecure_no_auth)
+    demo = build_ui(service, access=access)
+    demo.queue(default_concurrency_limit=settings.serve.concurrency, max_size=settings.serve.max_queue)
+    api = FastAPI(title="dayone", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        status = service.status()
+        return {"status": "ok", "index": status.available, "generation": status.generation,
+                "repos": len(status.repos), "chunks": status.chunks}
+
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    return gr.mount_gradio_app(api, demo, path="", theme=theme, css=CSS, footer_links=[], ssr_mode=False,
+                               mcp_server=False, **options)

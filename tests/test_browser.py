@@ -1,0 +1,130 @@
+"""The chat in a real browser: Debian's chromium driven by playwright against a real `dayone serve`.
+
+The server is the real command in a subprocess (real index of examples/shop, real MiniLM, the real Qwen 0.5B
+GGUF through llama-cpp-python). Screenshots go to artifacts/screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_SHOP, HOSTILE, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
+                              "--disable-background-networking", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  extra_http_headers={"X-Forwarded-User": "newhire"})
+    page = context.new_page()
+    page.outside = []  # requests that leave the machine: there must be none
+    page.dialogs = []
+    page.on("request", lambda r: page.outside.append(r.url) if not r.url.startswith(
+        (server[0], "data:", "blob:", "about:")) else None)
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.goto(server[0] + "/", wait_until="networkidle")
+    yield page
+    context.close()
+
+
+def _ask(page, question: str, shot: str) -> list[str]:
+    """Ask through the page; the assistant's text at each change until the sources appear."""
+    turn = page.locator("#chat .message.user").count() + 1
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    seen: list[str] = []
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        bots = page.locator("#chat .message.bot")
+        text = bots.last.inner_text().strip() if bots.count() else ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        if page.locator(f"#sources [data-turn='{turn}'][data-answered='yes']").count():
+            break
+        time.sleep(0.05)
+    page.wait_for_timeout(300)
+    seen.append(page.locator("#chat .message.bot").last.inner_text().strip())
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
+    return seen
+
+
+def test_a_question_streams_an_answer_with_sources_that_name_the_right_file(page, server):
+    url, home = server
+    page.screenshot(path=str(SHOTS / "01-start.png"), full_page=True)
+    page.get_by_role("tab", name="Index").click()
+    status = page.locator("#index-status").inner_text()
+    assert "shop" in status and "web" in status and "chunks" in status
+    page.get_by_role("tab", name="Chat").click()
+
+    seen = _ask(page, "Where are orders paid?", "02-answer.png")
+    partial = [t for t in seen[:-1] if t not in ("…", "")]
+    assert len(set(partial)) >= 2, f"the answer did not stream: {seen}"
+    assert "OrderService.pay" in seen[-1]
+    first = page.locator("#sources .dayone-source").first
+    assert first.get_attribute("data-path") == "api/orders.py"
+    assert first.get_attribute("data-cited") == "yes"
+    head = first.locator(".dayone-source-head").inner_text()
+    assert "shop:api/orders.py:" in head and "OrderService.pay" in head
+    # highlighted, not plain: pygments colours keywords
+    assert first.locator("pre span").count() > 10
+
+    # Feedback is stored on this machine with the question and its sources.
+    page.locator("#chat button[aria-label='Like']").last.click()
+    page.wait_for_timeout(1500)
+    with sqlite3.connect(home / "feedback.sqlite") as db:
+        rows = db.execute("SELECT vote, question, sources FROM feedback").fetchall()
+    assert rows and rows[-1][0] == "up" and rows[-1][1] == "Where are orders paid?"
+    assert any(s["path"] == "api/orders.py" and s["cited"] for s in json.loads(rows[-1][2]))
+    assert page.outside == [], f"the page reached outside the machine: {page.outside}"
+
+
+def test_the_repository_filter_limits_the_sources(page):
+    page.locator("#repo-filter input").click()
+    page.get_by_role("option", name="web").click()
+    page.keyboard.press("Escape")
+    seen = _ask(page, "Where are orders paid?", "03-filtered.png")
+    assert "nothing in the index" in seen[-1]  # the shop's code is outside the filter
+    assert page.locator("#sources .dayone-source").count() == 0
+    _ask(page, "What does render_banner do?", "04-filtered.png")
+    heads = page.locator("#sources .dayone-source-head").all_inner_texts()
+    assert heads and all("web:" in h and "shop:" not in h for h in heads), heads
+
+
+def test_repository_text_is_shown_not_run(page):
+    seen = _ask(page, "What does render_banner do?", "05-hostile.png")
+    assert seen[-1]
+    sources = page.locator("#sources")
+    # The script text is visible as text, and none of it ran.
+    assert "<script>" in sources.inner_text() or "onerror" in sources.inner_text()
+    page.locator("#sources .dayone-source").first.hover()
+    page.locator("#chat .message.bot").last.hover()
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    assert page.locator("#sources script, #chat script, #sources img, #chat img[src='x']").count() == 0
+    # The injected instructions cannot add a source: the panel lists only indexed locations.
+    paths = {p.get_attribute("data-path") for p in page.locator("#sources .dayone-source").all()}
+    assert "banner.py" in paths
+    assert all(p in HOSTILE or (EXAMPLE_SHOP / p).is_file() for p in paths), paths
+    heads = " ".join(page.locator("#sources .dayone-source-head").all_inner_texts())
+    assert "passwd" not in heads
+    assert page.locator("#chat a[href*='passwd'], #sources a[href*='passwd']").count() == 0
