@@ -157,8 +157,15 @@ def index_with_retries(
             if not is_unreachable(str(exc)):
                 raise
             if attempt == attempts:
-                raise StoreError(f"{exc} (gave up after {attempts} attempts in "
-                                 f"{time.monotonic() - started:.0f}s)") from exc
+                gave_up = f"{exc} (gave up after {attempts} attempts in {time.monotonic() - started:.0f}s)"
+                if merged is None:
+                    raise StoreError(gave_up) from exc
+                # An earlier attempt published the repositories it finished: report those as done and the
+                # ones still pending as failed, so the caller logs every repository and exits 1.
+                for rr in merged.repos:
+                    if rr.name in {r.name for r in pending}:
+                        rr.error = gave_up
+                break
             wait = settings.reindex.backoff_s * 2 ** (attempt - 1)
             say(f"{exc}; retrying in {wait:g}s (attempt {attempt + 1} of {attempts})")
             sleep(wait)

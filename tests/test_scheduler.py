@@ -7,12 +7,16 @@ these machines, see ../shared/stack-notes.md).
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -271,3 +275,92 @@ def test_cron_entry_logs_every_repository_and_exits_1_when_one_fails(tmp_path, h
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} reindex repo=good status=ok files_changed=1 ", logs[0])
     assert " reindex repo=gone status=failed " in logs[1]
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+# -- a Qdrant server that goes away mid-run ---------------------------------------------------------------------
+
+
+class _VanishingQdrant(http.server.BaseHTTPRequestHandler):
+    """Answers the few REST calls an index run of a fresh collection makes, then stops listening after the first
+    upsert: the Qdrant server "goes away" between two repositories. A stand-in, because no Qdrant server binary
+    can be installed on these machines; the client talking to it is the real qdrant-client.
+    """
+
+    protocol_version = "HTTP/1.0"  # one connection per request, so a closed listener refuses the next one
+    calls: list[str]
+
+    def _reply(self, result) -> None:
+        body = json.dumps({"result": result, "status": "ok", "time": 0.0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = self.path.split("?")[0]
+        self.calls.append(f"{self.command} {path}")
+        if path.endswith("/exists"):
+            self._reply({"exists": self.server.created})
+        elif self.command == "PUT" and path.count("/") == 2:  # create collection
+            self.server.created = True
+            self._reply(True)
+        elif path.endswith("/points/scroll"):
+            self._reply({"points": [], "next_page_offset": None})
+        elif path.endswith("/index") or path.endswith("/points"):
+            if path.endswith("/points"):  # the first repository's chunks arrive: then the server goes away
+                self.server.socket.close()
+            self._reply({"operation_id": len(self.calls), "status": "completed"})
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+    do_GET = do_PUT = do_POST = _handle  # noqa: N815 - http.server's naming
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_server_that_goes_away_mid_run_keeps_the_finished_repository_and_fails_the_rest(tmp_path, home, embedder):
+    first = make_repo(tmp_path / "first", {"greet.py": GREETER})
+    second = make_repo(tmp_path / "second", {"farewell.py": FAREWELL})
+    calls: list[str] = []
+    handler = type("H", (_VanishingQdrant,), {"calls": calls})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.created = False
+
+    def serve() -> None:
+        with contextlib.suppress(OSError, ValueError):  # the listener is closed under it on purpose
+            server.serve_forever(poll_interval=0.05)
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = load_settings(repos=[RepoConfig(name="first", path=str(first)),
+                                    RepoConfig(name="second", path=str(second))],
+                             qdrant_url=url, reindex={"retries": 2, "backoff_s": 0.05})
+    waits: list[float] = []
+    said: list[str] = []
+    try:
+        result = index_with_retries(settings, settings.repos, embedder=embedder, say=said.append,
+                                    sleep=lambda s: (waits.append(s), time.sleep(s)))
+    finally:
+        server.server_close()
+    assert "PUT /collections/dayone_chunks/points" in calls  # the first repository really reached the server
+    assert [r.name for r in result.repos if not r.error] == ["first"]
+    [failed] = result.failed
+    assert failed.name == "second" and is_unreachable(failed.error) and "gave up after 2 attempts" in failed.error
+    assert waits == [0.05]
+    assert said[0].startswith("the Qdrant server went away during the run (second not indexed); retrying those")
+    # The finished repository was published; the failed one is not in the index (next night picks it up).
+    gen = IndexDir(settings.index_dir).current()
+    assert gen is not None and result.generation == gen.name
+    from indexer.manifest import Manifest, connect
+
+    conn = connect(gen.manifest_path, readonly=True)
+    try:
+        assert [r.name for r in Manifest(conn).repos()] == ["first"]
+    finally:
+        conn.close()
