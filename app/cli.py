@@ -105,17 +105,20 @@ def index(
     config: ConfigOpt = None,
 ) -> None:
     """Index repositories: only what changed since the last run is parsed and embedded."""
-    from indexer.pipeline import Indexer
+    from app.scheduler import index_with_retries, repo_log_line
 
     try:
         settings = _settings(config)
         repos = _select_repos(settings, targets or [], name, all_repos)
         progress = _RichProgress(err)
+        # Retries (reindex.retries, backoff from reindex.backoff_s) only while a Qdrant server is unreachable.
         if err.is_terminal:
             with progress.bars:
-                result = Indexer(settings, progress=progress).run(repos, full=full, fetch=not no_fetch)
+                result = index_with_retries(settings, repos, full=full, fetch=not no_fetch, progress=progress,
+                                            say=progress.message)
         else:
-            result = Indexer(settings, progress=progress).run(repos, full=full, fetch=not no_fetch)
+            result = index_with_retries(settings, repos, full=full, fetch=not no_fetch, progress=progress,
+                                        say=progress.message)
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -123,6 +126,9 @@ def index(
     if result.repos and len(result.failed) == len(result.repos) and len(result.repos) == 1:
         raise _fail(result.failed[0].error or "indexing failed")
     _print_summary(result, verbose)
+    if all_repos:  # the cron entry: one greppable line per repository for the logs
+        for r in result.repos:
+            sys.stderr.write(repo_log_line(r) + "\n")
     if result.failed:
         for r in result.failed:
             sys.stderr.write(f"error: {' '.join((r.error or '').split())}\n")
@@ -152,11 +158,9 @@ def _select_repos(settings: Settings, targets: list[str], name: str | None, all_
 
 
 def _known_repos(settings: Settings) -> list[RepoConfig]:
-    try:
-        with IndexReader(settings) as reader:
-            return [RepoConfig(**r.config) for r in reader.manifest.repos()]
-    except (NoIndex, StoreError, ManifestError):
-        return []
+    from app.scheduler import known_repos
+
+    return known_repos(settings)  # from the manifest alone: no store opened, a down server does not hide repos
 
 
 def _print_summary(result, verbose: bool) -> None:  # noqa: ANN001 - RunResult, imported lazily

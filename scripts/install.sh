@@ -4,21 +4,33 @@
 # torch goes first, pinned to the CPU build this machine kind keeps on local disk: left to the resolver,
 # sentence-transformers would pull a multi-GB CUDA build. On a GPU box install a CUDA torch first instead;
 # this script leaves an installed torch alone.
+#
+# The Docker image runs this same script (see Dockerfile), with these environment variables; unset, as in CI,
+# nothing changes:
+#   DAYONE_TORCH_INDEX_URL  install torch from this index (https://download.pytorch.org/whl/cpu for the CPU image)
+#   DAYONE_EDITABLE=0       a regular install instead of `pip install -e`, so the image keeps no source tree
+#   CMAKE_ARGS              llama.cpp build flags (the CUDA image sets -DGGML_CUDA=on and its architectures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! python -c "import torch" >/dev/null 2>&1; then
-    python -m pip install --quiet "torch==2.13.0"
+    if [ -n "${DAYONE_TORCH_INDEX_URL:-}" ]; then
+        python -m pip install --quiet "torch==2.13.0" --index-url "$DAYONE_TORCH_INDEX_URL"
+    else
+        python -m pip install --quiet "torch==2.13.0"
+    fi
 fi
 # llama-cpp-python has no wheel on PyPI and builds from source (about 5 minutes on two cores). These flags give
 # a portable CPU build (no -march=native, no multimodal tools). For a GPU build set CMAKE_ARGS yourself, e.g.
 # CMAKE_ARGS="-DGGML_CUDA=on"; pip reuses a cached wheel even when CMAKE_ARGS change, so add --no-cache-dir then.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}"
+editable="-e"
+[ "${DAYONE_EDITABLE:-1}" = "0" ] && editable=""
 if [ -n "$extras" ]; then
-    python -m pip install --quiet -e ".[${extras}]"
+    python -m pip install --quiet $editable ".[${extras}]"
 else
-    python -m pip install --quiet -e .
+    python -m pip install --quiet $editable .
 fi
 python - <<'PY'
 import importlib

@@ -1,0 +1,137 @@
+# syntax=docker/dockerfile:1.7
+#
+# dayone: the chat for new hires, with llama.cpp compiled for NVIDIA GPUs (default) or for CPUs only.
+#
+#   docker build -t dayone .                                   # CUDA build, 7B coding model baked in
+#   docker build -t dayone:cpu --build-arg VARIANT=cpu --build-arg MODEL_URL= .   # CPU only, small model
+#
+# Stages: build-cuda / build-cpu (compilers; llama-cpp-python is compiled here by scripts/install.sh, the same
+# script CI runs) -> model (fetches the GGUF and checks its sha256) -> runtime-cuda / runtime-cpu (no
+# compilers) -> the final image. Only the stages of the chosen VARIANT are built. See docs/install.md.
+
+ARG VARIANT=cuda
+ARG CUDA_VERSION=12.8.1
+ARG UBUNTU_VERSION=24.04
+# The answering model, fetched at build time and checked against MODEL_SHA256 (both required together).
+# Empty MODEL_URL: nothing is baked in; the image then answers with the small model shipped in its Python
+# packages (Qwen2.5-Coder-0.5B), or with a GGUF you mount at /models and name in DAYONE_LLM__MODEL_PATH.
+ARG MODEL_URL=https://huggingface.co/Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/resolve/main/qwen2.5-coder-7b-instruct-q4_k_m.gguf
+ARG MODEL_SHA256=""
+
+# ---------------------------------------------------------------------------------------------------------
+# Build stages: a Python 3.12 virtual environment in /opt/venv with dayone and everything it needs.
+
+FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS build-cuda
+# Turing, Ampere (A100, RTX 30), Ada (L4, L40S, RTX 40), Hopper (H100, H200), Blackwell (B200, RTX 50). Each
+# entry also carries PTX, so newer GPUs (e.g. DGX Spark's GB10, sm_121) JIT-compile from the 120 code.
+ARG CUDA_ARCHITECTURES="75;80;86;89;90;100;120"
+ENV CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES} -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+    DAYONE_TORCH_INDEX_URL=""
+# The driver's libcuda.so.1 exists only when a container runs on a GPU host; the build links, and the
+# install check imports llama_cpp, against the toolkit's stub. This stage is discarded, so is the stub path.
+RUN ln -s /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so.1
+ENV LD_LIBRARY_PATH=/usr/local/cuda/lib64/stubs
+
+FROM ubuntu:${UBUNTU_VERSION} AS build-cpu
+# torch's CPU build (about 200 MB instead of several GB of CUDA libraries) and a portable llama.cpp build.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+    DAYONE_TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
+
+# A stage picked by VARIANT (build-cuda or build-cpu above), not an image from a registry.
+# hadolint ignore=DL3006
+FROM build-${VARIANT} AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Distribution packages follow the base image's release; the image is rebuilt to pick up security fixes.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential git \
+        ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 \
+    DAYONE_EDITABLE=0
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY scripts/install.sh scripts/install.sh
+COPY app/ app/
+COPY indexer/ indexer/
+# The one install script CI also runs (.ci/run): what the image installs is what the tests ran against.
+RUN ./scripts/install.sh
+
+# ---------------------------------------------------------------------------------------------------------
+# The answering model: downloaded once at build time, never at run time.
+
+FROM ubuntu:${UBUNTU_VERSION} AS model
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG MODEL_URL
+ARG MODEL_SHA256
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p /opt/dayone/models \
+    && if [ -n "${MODEL_URL}" ]; then \
+        if [ -z "${MODEL_SHA256}" ]; then \
+            echo "error: MODEL_URL needs MODEL_SHA256 (the file's sha256, shown on its download page), or build with --build-arg MODEL_URL= for no baked model" >&2; \
+            exit 1; \
+        fi; \
+        curl -fL --retry 5 --retry-delay 10 -o /opt/dayone/models/model.gguf "${MODEL_URL}" \
+        && echo "${MODEL_SHA256}  /opt/dayone/models/model.gguf" | sha256sum -c - ; \
+    fi
+
+# ---------------------------------------------------------------------------------------------------------
+# Run-time stages: no compilers, no build tools.
+
+FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION} AS runtime-cuda
+FROM ubuntu:${UBUNTU_VERSION} AS runtime-cpu
+
+# A stage picked by VARIANT (runtime-cuda or runtime-cpu above).
+# hadolint ignore=DL3006
+FROM runtime-${VARIANT}
+ARG MODEL_URL
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# git and ssh read the repositories to index; libgomp1 is llama.cpp's OpenMP runtime.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
+    && mkdir -p /data /models \
+    && chown dayone:dayone /data
+COPY --from=build /opt/venv /opt/venv
+COPY --from=model /opt/dayone/models /opt/dayone/models
+COPY docker/healthcheck.py docker/cron.py /opt/dayone/docker/
+# Every library's hub access and telemetry off (the same list as indexer/offline.py, which the code also
+# applies); the index, clones and the joined small model live in the /data volume.
+# These two names contain "TOKEN" but hold on/off switches, not secrets.
+# hadolint ignore=DL3064
+ENV HF_HUB_DISABLE_IMPLICIT_TOKEN=1 \
+    TOKENIZERS_PARALLELISM=false
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HF_DATASETS_OFFLINE=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    HF_HUB_DISABLE_UPDATE_CHECK=1 \
+    DISABLE_TELEMETRY=1 \
+    DO_NOT_TRACK=1 \
+    GRADIO_ANALYTICS_ENABLED=False \
+    ANONYMIZED_TELEMETRY=False \
+    SENTENCE_TRANSFORMERS_HOME=/dev/null \
+    DAYONE_HOME=/data \
+    DAYONE_SERVE__HOST=0.0.0.0 \
+    DAYONE_SERVE__PORT=7860 \
+    DAYONE_LLM__MODEL_PATH=${MODEL_URL:+/opt/dayone/models/model.gguf}
+# The console script must start in the final image (catches a venv that does not fit this Python).
+RUN dayone --help > /dev/null
+USER 10001:10001
+WORKDIR /data
+EXPOSE 7860
+HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
+    CMD ["python", "/opt/dayone/docker/healthcheck.py"]
+ENTRYPOINT ["dayone"]
+CMD ["serve"]
