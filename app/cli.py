@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -358,6 +359,7 @@ def serve(
     from app.chat import ChatService
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
+    from app.scheduler import ReindexScheduler
     from app.ui import auth_options, create_app
     from indexer.embedding import load_embedder
 
@@ -371,16 +373,26 @@ def serve(
             embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
         service = ChatService(settings, model, embedder)
         web = create_app(service, host=host, insecure_no_auth=insecure_no_auth)
+        # The nightly reindex runs here when this process owns the embedded store; with a Qdrant server,
+        # cron runs `dayone index --all` and this server picks up each new generation on the next question.
+        scheduler = ReindexScheduler(settings, on_published=lambda _generation: service.refresh(),
+                                     embedder=embedder)
     except (*USER_ERRORS, ModelError, ModelFileError) as exc:
         raise _fail(str(exc)) from None
     status = service.status()
     where = f"{len(status.repos)} repositories, {status.chunks} chunks" if status.available else "no index yet"
     err.print(f"dayone: serving http://{host}:{port} ({where}); Ctrl+C stops", highlight=False)
+    if not settings.store.qdrant_url:
+        scheduler.start()
+        if not status.available and settings.repos:  # day one: index the configured repositories first
+            err.print(f"indexing {len(settings.repos)} configured repositories in the background…")
+            threading.Thread(target=scheduler.run_now, name="dayone-first-index", daemon=True).start()
     try:
         uvicorn.run(web, host=host, port=port, log_level="warning")
     except OSError as exc:
         raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
+        scheduler.stop(timeout=5)
         service.close()
 
 
