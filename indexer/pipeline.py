@@ -23,8 +23,10 @@ from indexer import sparse
 from indexer.chunking import CHUNKER_VERSION, chunk_file
 from indexer.embedding import Embedder, default_model_path, load_embedder, model_identity
 from indexer.generations import Generation, IndexDir, copy_manifest
+from indexer.languages import sniff_language
 from indexer.manifest import ChunkRow, FileEntry, Manifest, ManifestError, connect
 from indexer.models import Chunk, FileChunks, SourceFile
+from indexer.secrets import REDACTION_VERSION, redact_file
 from indexer.settings import RepoConfig, Settings
 from indexer.sources import Snapshot, SourceError, open_snapshot
 from indexer.store import Point, SearchFilter, Store, StoreError, open_store
@@ -72,6 +74,7 @@ class RepoResult:
     chunks_total: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_paths: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    redacted: Counter[str] = field(default_factory=Counter)  # secrets replaced by markers, by kind
     seconds: float = 0.0
     error: str | None = None
 
@@ -152,7 +155,7 @@ class Indexer:
     def build_key(self) -> str:
         s = self.settings.index
         return (f"model={model_identity(self.model_path())};chunker={CHUNKER_VERSION};sparse={sparse.VERSION};"
-                f"tokens={s.max_chunk_tokens};window={s.text_window_lines}")
+                f"tokens={s.max_chunk_tokens};window={s.text_window_lines};secrets={REDACTION_VERSION}")
 
     @property
     def embedder(self) -> Embedder:
@@ -303,7 +306,7 @@ class Indexer:
         pending: list[_PendingChunk] = []
         for source_file in todo:
             t0 = time.perf_counter()
-            fc = self._chunk_one(snap, source_file.path)
+            fc = self._chunk_one(snap, source_file.path, rr)
             status = "indexed"
             if isinstance(fc, str):
                 status, fc = fc, None
@@ -324,6 +327,9 @@ class Indexer:
             result.parse_seconds += time.perf_counter() - t0
             self.progress.advance(key)
         self.progress.finish(key)
+        if rr.redacted:
+            self.progress.message(f"{repo.name}: replaced {sum(rr.redacted.values())} secrets with markers ("
+                                  + ", ".join(f"{k} {v}" for k, v in sorted(rr.redacted.items())) + ")")
         key = f"chunks:{repo.name}"
         self.progress.start(key, f"{repo.name}: embedding", len(pending))
         for start in range(0, len(pending), EMBED_BATCH_CHUNKS):
@@ -341,7 +347,7 @@ class Indexer:
                           commit=snap.commit, skipped=dict(rr.skipped))
         rr.chunks_total = manifest.count_chunks(repo.name)
 
-    def _chunk_one(self, snap: Snapshot, path: str) -> FileChunks | str:
+    def _chunk_one(self, snap: Snapshot, path: str, rr: RepoResult | None = None) -> FileChunks | str:
         try:
             data = snap.read(path)
         except (OSError, SourceError) as exc:
@@ -350,6 +356,10 @@ class Indexer:
         why = sniff_content(data)
         if why:
             return why
+        # Secrets go before parsing: chunk text, vectors, symbol names and the manifest never see them.
+        data, found = redact_file(path, data, sniff_language(path, data))
+        if found and rr is not None:
+            rr.redacted.update(found)
         return chunk_file(path, data, max_tokens=self.settings.index.max_chunk_tokens,
                           count_tokens=self.embedder.count_tokens,
                           window_lines=self.settings.index.text_window_lines)
@@ -413,6 +423,7 @@ def _explain_key_change(old: str | None, new: str) -> str:
     o = dict(part.split("=", 1) for part in old.split(";") if "=" in part)
     n = dict(part.split("=", 1) for part in new.split(";") if "=" in part)
     labels = {"model": "embedding model", "chunker": "chunker version", "sparse": "sparse encoder version",
-              "tokens": "max_chunk_tokens", "window": "text_window_lines"}
+              "tokens": "max_chunk_tokens", "window": "text_window_lines",
+              "secrets": "secret redaction rules"}
     diffs = [f"{labels.get(k, k)} changed ({o.get(k)} -> {n.get(k)})" for k in n if o.get(k) != n.get(k)]
     return "; ".join(diffs) + "; rebuilding every repository" if diffs else "build settings changed"
