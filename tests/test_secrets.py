@@ -85,7 +85,8 @@ notifications:
         "client_email": "billing@acme-billing.iam.gserviceaccount.com", "maps_key": SECRETS["gcp-api-key"],
     }, indent=2) + "\n",
     "infra/azure.ts": f"""// Azure storage for invoices
-export const STORAGE = "DefaultEndpointsProtocol=https;AccountName=acmeinvoices;AccountKey={SECRETS["azure-storage-key"]};EndpointSuffix=core.windows.net";
+export const STORAGE = "DefaultEndpointsProtocol=https;AccountName=acmeinvoices;\\
+AccountKey={SECRETS["azure-storage-key"]};EndpointSuffix=core.windows.net";
 export const INVOICE_SAS_URL = "https://acmeinvoices.blob.core.windows.net/pdf?sv=2022-11-02&sp=r&sig={SECRETS["azure-sas"]}";
 export const clientSecret = "{SECRETS["azure-client-secret"]}";
 
