@@ -9,8 +9,10 @@ previous chunks; the others still finish.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -211,7 +213,12 @@ class Indexer:
                         snap = None
                     snapshots.append((repo, snap, rr))
                     result.repos.append(rr)
-                self._run_locked(published if not reason else None, published, build_key, snapshots, result)
+                try:
+                    self._run_locked(published if not reason else None, published, build_key, snapshots, result)
+                except (OSError, sqlite3.Error) as exc:  # a full disk, a file-size limit, an I/O error
+                    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                    raise StoreError(f"writing the new index failed ({detail}); the previous index is still the "
+                                     "published one") from exc
             finally:
                 for _, snap, _ in snapshots:
                     if snap is not None:
@@ -251,6 +258,7 @@ class Indexer:
             result.generation = published.name if published is not None else None
             return
 
+        _check_free_space(self.settings.index_dir, base, embedded=not self.settings.store.qdrant_url)
         gen = self.index_dir.new_generation()
         try:
             if base is not None:
@@ -271,9 +279,10 @@ class Indexer:
                     try:
                         self._index_repo(repo, snap, plan, manifest, SymbolTable(conn), store, rr, result)
                         conn.commit()
-                    except (StoreError, OSError) as exc:
+                    except (StoreError, OSError, sqlite3.Error) as exc:
                         conn.rollback()
                         rr.error = f"{repo.name}: {exc}".splitlines()[0]
+                        _reconcile(repo.name, Manifest(conn), store)
                     rr.seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 store.flush()
@@ -415,6 +424,46 @@ def _plan(snap: Snapshot, known: dict[str, FileEntry]) -> _Plan:
     plan.deleted = sorted(p for p in known if p not in offered)
     # Renames are a delete plus an add: chunk ids depend on the path, and so do qualified names.
     return plan
+
+
+# The embedded engine maps two 32 MiB write-ahead-log segments per shard; writing into a mapped page the disk
+# cannot back kills the process with SIGBUS instead of raising, so the space must be there before starting.
+WAL_RESERVE_BYTES = 64 * 1024 * 1024
+
+
+def _disk_bytes(path: Path) -> int:
+    """Bytes a folder really occupies (allocated blocks: the engine's sparse files count as what they use)."""
+    total = 0
+    for f in path.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += f.lstat().st_blocks * 512
+    return total
+
+
+def _check_free_space(index_dir: Path, base: Generation | None, *, embedded: bool) -> None:
+    """Refuse to start a generation the disk cannot hold: a clear error now beats a crash halfway."""
+    need = (_disk_bytes(base.path) * 3 // 2 if base is not None else 0) + (WAL_RESERVE_BYTES if embedded else 0)
+    free = shutil.disk_usage(index_dir).free
+    if free < need:
+        raise StoreError(f"not enough free disk space under {index_dir}: a new index generation needs about "
+                         f"{need // 2**20 + 1} MiB, {free // 2**20} MiB are free; the previous index is still the "
+                         "published one")
+
+
+def _reconcile(name: str, manifest: Manifest, store: Store) -> None:
+    """After a repository failed mid-run, make its store points match its (rolled back) manifest rows again.
+
+    Points the failed run had added are deleted; if rows lost their points, or the store cannot be written
+    (a full disk), raise so the whole generation is dropped: publishing it would hide or lose chunks.
+    """
+    expected = manifest.all_chunk_ids(name)
+    present = set(store.iter_ids(SearchFilter(repos=[name])))
+    orphans = sorted(present - expected)
+    if orphans:
+        store.delete(orphans)
+    if expected - present:
+        raise StoreError(f"{name}: {len(expected - present)} chunks lost their vectors while the run failed; "
+                         "nothing was published")
 
 
 def _explain_key_change(old: str | None, new: str) -> str:
