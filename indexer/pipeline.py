@@ -10,6 +10,7 @@ previous chunks; the others still finish.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import shutil
 import sqlite3
@@ -216,9 +217,8 @@ class Indexer:
                 try:
                     self._run_locked(published if not reason else None, published, build_key, snapshots, result)
                 except (OSError, sqlite3.Error) as exc:  # a full disk, a file-size limit, an I/O error
-                    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                    raise StoreError(f"writing the new index failed ({detail}); the previous index is still the "
-                                     "published one") from exc
+                    raise StoreError(f"writing the new index failed: {_write_failure(exc)}; the previous index is "
+                                     "still the published one") from exc
             finally:
                 for _, snap, _ in snapshots:
                     if snap is not None:
@@ -438,6 +438,19 @@ def _disk_bytes(path: Path) -> int:
         with contextlib.suppress(OSError):
             total += f.lstat().st_blocks * 512
     return total
+
+
+def _write_failure(exc: BaseException) -> str:
+    """One short line for a failed write: "the disk is full" when it is, never a list of every file."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        detail = str(exc.args[0][0][-1])  # copytree collects (src, dst, why) for every file; one says it all
+    else:
+        detail = str(exc)
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or any(
+        sign in detail for sign in ("Errno 28", "Errno 27", "Errno 122", "disk is full", "No space left"))
+    detail = " ".join(detail.split())
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    return f"the disk is full ({detail})" if full else detail
 
 
 def _check_free_space(index_dir: Path, base: Generation | None, *, embedded: bool) -> None:
