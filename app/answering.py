@@ -201,7 +201,7 @@ class IndexRetriever(BaseRetriever):
         super().__init__()
         self._retriever = retriever
         self._k = k
-        self._repos = repos or None
+        self._repos = list(repos) if repos is not None else None  # [] (no access) must not widen to all
         self._languages = languages or None
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

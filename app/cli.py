@@ -54,6 +54,10 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="dayone.t
                                                 "$DAYONE_CONFIG, ./dayone.toml, $DAYONE_HOME/dayone.toml)")]
 
 
+UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="apply this user's repository rights "
+                                             "(\\[access] in dayone.toml)")]
+
+
 def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
@@ -203,17 +207,20 @@ def search(
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="only this language (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {query, hits} as JSON")] = False,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
+    from app.access import repos_for
     from app.retrieval import Retriever
     from indexer.embedding import load_embedder
 
     try:
         settings = _settings(config)
+        repos = repos_for(settings, user, repo)  # [] matches nothing: the store filter fails closed
         with IndexReader(settings) as reader:
             embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
-            hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repo, languages=lang)
+            hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repos, languages=lang)
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -236,11 +243,13 @@ def ask(
     question: Annotated[str, typer.Argument(help="a question about the indexed code")],
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {question, answer, citations} as JSON")] = False,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Answer a question from the index with the local model; the answer streams and cites its sources."""
     from rich.markup import escape
 
+    from app.access import allowed_repos, repos_for, visible
     from app.answering import Answerer
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
@@ -252,14 +261,20 @@ def ask(
         with err.status("loading the model…") if live else contextlib.nullcontext():
             model = load_chat_model(settings)  # a missing or broken model file fails here, before any work
         with IndexReader(settings) as reader:
+            # A restricted user learns nothing about repositories they may not see, not even their names.
             known = [r.name for r in reader.manifest.repos()]
+            if user is not None:
+                known = visible(known, allowed_repos(settings, user))
             unknown = [r for r in repo or [] if r not in known]
             if unknown:
                 raise ConfigError(f"no indexed repository is named {unknown[0]!r} (indexed: "
                                   f"{', '.join(known) or 'none'})")
+            repos = repos_for(settings, user, repo)
+            if repos is not None and not repos:
+                raise ConfigError(f"user {user!r} may see no indexed repository (see [access] in dayone.toml)")
             embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
             with err.status("searching and reading the sources…") if live else contextlib.nullcontext():
-                stream = Answerer(reader, embedder, model, settings).ask(question, repos=repo)
+                stream = Answerer(reader, embedder, model, settings).ask(question, repos=repos)
                 pieces = iter(stream)
                 first = next(pieces, "")  # the prompt is evaluated before the first piece arrives
             if not as_json:

@@ -83,6 +83,8 @@ class Retriever:
     def search(self, query: str, *, k: int | None = None, repos: list[str] | None = None,
                languages: list[str] | None = None) -> list[SearchHit]:
         k = k or self.settings.k
+        if repos is not None and not repos:  # an empty allow-list (app/access.py) matches nothing, never all
+            return []
         store = self.reader.store
         assert store is not None
         flt = SearchFilter(repos=repos or None, languages=languages or None)

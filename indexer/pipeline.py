@@ -9,8 +9,11 @@ previous chunks; the others still finish.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -23,8 +26,10 @@ from indexer import sparse
 from indexer.chunking import CHUNKER_VERSION, chunk_file
 from indexer.embedding import Embedder, default_model_path, load_embedder, model_identity
 from indexer.generations import Generation, IndexDir, copy_manifest
+from indexer.languages import sniff_language
 from indexer.manifest import ChunkRow, FileEntry, Manifest, ManifestError, connect
 from indexer.models import Chunk, FileChunks, SourceFile
+from indexer.secrets import REDACTION_VERSION, redact_file
 from indexer.settings import RepoConfig, Settings
 from indexer.sources import Snapshot, SourceError, open_snapshot
 from indexer.store import Point, SearchFilter, Store, StoreError, open_store
@@ -72,6 +77,7 @@ class RepoResult:
     chunks_total: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_paths: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    redacted: Counter[str] = field(default_factory=Counter)  # secrets replaced by markers, by kind
     seconds: float = 0.0
     error: str | None = None
 
@@ -152,7 +158,7 @@ class Indexer:
     def build_key(self) -> str:
         s = self.settings.index
         return (f"model={model_identity(self.model_path())};chunker={CHUNKER_VERSION};sparse={sparse.VERSION};"
-                f"tokens={s.max_chunk_tokens};window={s.text_window_lines}")
+                f"tokens={s.max_chunk_tokens};window={s.text_window_lines};secrets={REDACTION_VERSION}")
 
     @property
     def embedder(self) -> Embedder:
@@ -208,7 +214,11 @@ class Indexer:
                         snap = None
                     snapshots.append((repo, snap, rr))
                     result.repos.append(rr)
-                self._run_locked(published if not reason else None, published, build_key, snapshots, result)
+                try:
+                    self._run_locked(published if not reason else None, published, build_key, snapshots, result)
+                except (OSError, sqlite3.Error) as exc:  # a full disk, a file-size limit, an I/O error
+                    raise StoreError(f"writing the new index failed: {_write_failure(exc)}; the previous index is "
+                                     "still the published one") from exc
             finally:
                 for _, snap, _ in snapshots:
                     if snap is not None:
@@ -248,6 +258,7 @@ class Indexer:
             result.generation = published.name if published is not None else None
             return
 
+        _check_free_space(self.settings.index_dir, base, embedded=not self.settings.store.qdrant_url)
         gen = self.index_dir.new_generation()
         try:
             if base is not None:
@@ -268,9 +279,10 @@ class Indexer:
                     try:
                         self._index_repo(repo, snap, plan, manifest, SymbolTable(conn), store, rr, result)
                         conn.commit()
-                    except (StoreError, OSError) as exc:
+                    except (StoreError, OSError, sqlite3.Error) as exc:
                         conn.rollback()
                         rr.error = f"{repo.name}: {exc}".splitlines()[0]
+                        _reconcile(repo.name, Manifest(conn), store)
                     rr.seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 store.flush()
@@ -303,7 +315,7 @@ class Indexer:
         pending: list[_PendingChunk] = []
         for source_file in todo:
             t0 = time.perf_counter()
-            fc = self._chunk_one(snap, source_file.path)
+            fc = self._chunk_one(snap, source_file.path, rr)
             status = "indexed"
             if isinstance(fc, str):
                 status, fc = fc, None
@@ -324,6 +336,9 @@ class Indexer:
             result.parse_seconds += time.perf_counter() - t0
             self.progress.advance(key)
         self.progress.finish(key)
+        if rr.redacted:
+            self.progress.message(f"{repo.name}: replaced {sum(rr.redacted.values())} secrets with markers ("
+                                  + ", ".join(f"{k} {v}" for k, v in sorted(rr.redacted.items())) + ")")
         key = f"chunks:{repo.name}"
         self.progress.start(key, f"{repo.name}: embedding", len(pending))
         for start in range(0, len(pending), EMBED_BATCH_CHUNKS):
@@ -341,7 +356,7 @@ class Indexer:
                           commit=snap.commit, skipped=dict(rr.skipped))
         rr.chunks_total = manifest.count_chunks(repo.name)
 
-    def _chunk_one(self, snap: Snapshot, path: str) -> FileChunks | str:
+    def _chunk_one(self, snap: Snapshot, path: str, rr: RepoResult | None = None) -> FileChunks | str:
         try:
             data = snap.read(path)
         except (OSError, SourceError) as exc:
@@ -350,6 +365,10 @@ class Indexer:
         why = sniff_content(data)
         if why:
             return why
+        # Secrets go before parsing: chunk text, vectors, symbol names and the manifest never see them.
+        data, found = redact_file(path, data, sniff_language(path, data))
+        if found and rr is not None:
+            rr.redacted.update(found)
         return chunk_file(path, data, max_tokens=self.settings.index.max_chunk_tokens,
                           count_tokens=self.embedder.count_tokens,
                           window_lines=self.settings.index.text_window_lines)
@@ -407,12 +426,66 @@ def _plan(snap: Snapshot, known: dict[str, FileEntry]) -> _Plan:
     return plan
 
 
+# The embedded engine maps two 32 MiB write-ahead-log segments per shard; writing into a mapped page the disk
+# cannot back kills the process with SIGBUS instead of raising, so the space must be there before starting.
+WAL_RESERVE_BYTES = 64 * 1024 * 1024
+
+
+def _disk_bytes(path: Path) -> int:
+    """Bytes a folder really occupies (allocated blocks: the engine's sparse files count as what they use)."""
+    total = 0
+    for f in path.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += f.lstat().st_blocks * 512
+    return total
+
+
+def _write_failure(exc: BaseException) -> str:
+    """One short line for a failed write: "the disk is full" when it is, never a list of every file."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        detail = str(exc.args[0][0][-1])  # copytree collects (src, dst, why) for every file; one says it all
+    else:
+        detail = str(exc)
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or any(
+        sign in detail for sign in ("Errno 28", "Errno 27", "Errno 122", "disk is full", "No space left"))
+    detail = " ".join(detail.split())
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    return f"the disk is full ({detail})" if full else detail
+
+
+def _check_free_space(index_dir: Path, base: Generation | None, *, embedded: bool) -> None:
+    """Refuse to start a generation the disk cannot hold: a clear error now beats a crash halfway."""
+    need = (_disk_bytes(base.path) * 3 // 2 if base is not None else 0) + (WAL_RESERVE_BYTES if embedded else 0)
+    free = shutil.disk_usage(index_dir).free
+    if free < need:
+        raise StoreError(f"not enough free disk space under {index_dir}: a new index generation needs about "
+                         f"{need // 2**20 + 1} MiB, {free // 2**20} MiB are free; the previous index is still the "
+                         "published one")
+
+
+def _reconcile(name: str, manifest: Manifest, store: Store) -> None:
+    """After a repository failed mid-run, make its store points match its (rolled back) manifest rows again.
+
+    Points the failed run had added are deleted; if rows lost their points, or the store cannot be written
+    (a full disk), raise so the whole generation is dropped: publishing it would hide or lose chunks.
+    """
+    expected = manifest.all_chunk_ids(name)
+    present = set(store.iter_ids(SearchFilter(repos=[name])))
+    orphans = sorted(present - expected)
+    if orphans:
+        store.delete(orphans)
+    if expected - present:
+        raise StoreError(f"{name}: {len(expected - present)} chunks lost their vectors while the run failed; "
+                         "nothing was published")
+
+
 def _explain_key_change(old: str | None, new: str) -> str:
     if old is None:
         return "the index predates build tracking"
     o = dict(part.split("=", 1) for part in old.split(";") if "=" in part)
     n = dict(part.split("=", 1) for part in new.split(";") if "=" in part)
     labels = {"model": "embedding model", "chunker": "chunker version", "sparse": "sparse encoder version",
-              "tokens": "max_chunk_tokens", "window": "text_window_lines"}
+              "tokens": "max_chunk_tokens", "window": "text_window_lines",
+              "secrets": "secret redaction rules"}
     diffs = [f"{labels.get(k, k)} changed ({o.get(k)} -> {n.get(k)})" for k in n if o.get(k) != n.get(k)]
     return "; ".join(diffs) + "; rebuilding every repository" if diffs else "build settings changed"

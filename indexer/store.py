@@ -118,6 +118,10 @@ class SearchFilter:
         return any(not values for _, values in self.conditions())
 
 
+# How a full disk (ENOSPC, EDQUOT) or a file-size limit (EFBIG) reads in the engine's errors: not "in use".
+_DISK_FULL = ("StorageFull", "No space left", "FileTooLarge", "File too large", "QuotaExceeded", "Disk quota")
+
+
 def _canonical_id(point_id: Any) -> str:
     """Both engines must hand back identical id strings, so every id goes through one canonical form."""
     try:
@@ -248,6 +252,8 @@ class EdgeStore(Store):
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
             msg = _one_line(exc)
+            if any(sign in msg for sign in _DISK_FULL):
+                raise StoreError(f"index at {self.path}: {action} failed: the disk is full ({msg})") from exc
             if "WouldBlock" in msg or "Can't init WAL" in msg:
                 raise StoreError(f"index at {self.path} is in use by another dayone process") from exc
             raise StoreError(f"index at {self.path}: {action} failed: {msg}") from exc

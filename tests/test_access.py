@@ -1,0 +1,232 @@
+"""Repository access control through the CLI: a user without a repository never gets anything from it.
+
+Real index (tree-sitter, MiniLM, qdrant-edge), real `dayone search --json --user` invocations. The queries are
+built from the hidden repository's own text (its identifiers, qualified names, paths, words), so a leak in any
+retrieval signal (dense, BM25, exact symbol names) would show.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from app import access
+from app.access import allowed_repos, repos_for, restrict
+from app.cli import app
+from indexer.generations import IndexReader
+from indexer.pipeline import Indexer
+from indexer.settings import RepoConfig, load_settings
+from tests.conftest import EXAMPLE_SHOP, ROOT, make_repo
+
+runner = CliRunner()
+FIXTURES = ROOT / "tests" / "fixtures" / "chunking"
+N_QUERIES = 1000
+
+# The hidden repository reuses names the visible one has (OrderService.pay, charge, send_confirmation), so
+# exact-name lookup has something to leak.
+PAYMENTS_PY = '''"""Card payments and the settlement ledger."""
+
+
+class OrderService:
+    """Takes the money for an order through the card processor."""
+
+    def pay(self, order, card):
+        """Charge the card, then write the settlement into the ledger."""
+        receipt = charge(card, order.total)
+        ledger_reconcile(order.id, receipt)
+        return receipt
+
+
+def charge(card, amount_cents):
+    """Send a capture request to the acquiring bank."""
+    return acquirer_capture(card.token, amount_cents)
+
+
+def ledger_reconcile(order_id, receipt):
+    """Match a receipt against the nightly settlement file from the acquirer."""
+    return settlement_lookup(order_id) == receipt.reference
+
+
+def send_confirmation(order):
+    """Tell the bank the merchant confirmed the capture."""
+    return acquirer_confirm(order.id)
+'''
+
+ACCESS_TOML = """
+[access.groups]
+public = ["shop"]
+payments-team = ["payments"]
+admins = ["*"]
+
+[access.users]
+contractor = ["public"]
+alice = ["public", "payments-team"]
+root = ["admins"]
+typo = ["no-such-group"]
+"""
+
+
+@pytest.fixture(scope="module")
+def two_repos(tmp_path_factory, embedder):
+    """shop (visible to everyone) and payments (hidden from the contractor), indexed once for the module."""
+    tmp = tmp_path_factory.mktemp("access")
+    files: dict[str, str | bytes] = {f"src/{p.name}": p.read_bytes() for p in FIXTURES.iterdir()}
+    files["billing/payments.py"] = PAYMENTS_PY
+    payments = make_repo(tmp / "payments", files)
+    (tmp / "dayone.toml").write_text(ACCESS_TOML)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one short query at a time: extra threads only wait on each other
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_HOME", str(tmp / "home"))
+        mp.setenv("DAYONE_CONFIG", str(tmp / "dayone.toml"))
+        mp.delenv("DAYONE_QDRANT_URL", raising=False)
+        settings = load_settings()
+        result = Indexer(settings, embedder=embedder).run([RepoConfig(name="shop", path=str(EXAMPLE_SHOP)),
+                                                           RepoConfig(name="payments", path=str(payments))])
+        assert not result.failed
+        yield settings
+    torch.set_num_threads(threads)
+
+
+def _queries(settings, n: int, seed: int = 6) -> list[str]:
+    """Varied queries from the indexed text: names, qualified names, paths, words, phrases, both repos."""
+    rng = random.Random(seed)
+    with IndexReader(settings) as reader:
+        rows = reader.manifest.conn.execute("SELECT id, repo, path, symbol, name FROM chunks").fetchall()
+        texts = {h.id: h.payload["text"] for h in reader.store.retrieve([r[0] for r in rows])}
+    hidden = [r for r in rows if r[1] == "payments"]
+    words = sorted({w for t in texts.values() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", t)})
+    hidden_words = sorted({w for r in hidden for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", texts[r[0]])})
+    names = sorted({r[4] for r in hidden if r[4]})
+    symbols = sorted({r[3] for r in hidden if r[3]})
+    paths = sorted({r[2] for r in hidden})
+    makers = [
+        lambda: rng.choice(names),
+        lambda: rng.choice(symbols),
+        lambda: ".".join(rng.choice(symbols).split(".")[-2:]),
+        lambda: rng.choice(names) + "()",
+        lambda: rng.choice(paths),
+        lambda: rng.choice(paths).rsplit("/", 1)[-1],
+        lambda: rng.choice(hidden_words),
+        lambda: " ".join(rng.sample(hidden_words, 3)),
+        lambda: f"where is {rng.choice(names)} defined?",
+        lambda: f"how does {rng.choice(symbols)} work",
+        lambda: f"what calls {rng.choice(names)} in {rng.choice(paths)}",
+        lambda: " ".join(rng.sample(words, rng.randint(1, 5))),
+        lambda: rng.choice(["payments", "settlement ledger", "charge the card", "acquirer capture",
+                            "repo:payments", "payments/billing/payments.py", "*", "%", "_", "' OR 1=1 --"]),
+        lambda: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_ ") for _ in range(rng.randint(3, 30))),
+    ]
+    queries: list[str] = []
+    seen: set[str] = set()
+    while len(queries) < n:
+        q = makers[len(queries) % len(makers)]().strip()
+        if q and q not in seen:
+            seen.add(q)
+            queries.append(q)
+    return queries
+
+
+def _search(query: str, *extra: str) -> list[dict]:
+    result = runner.invoke(app, ["search", "--json", "-k", "10", *extra, "--", query])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["hits"]
+
+
+def test_allowed_repos_rules(two_repos):
+    settings = two_repos
+    assert allowed_repos(settings, "contractor") == ["shop"]
+    assert allowed_repos(settings, "alice") == ["payments", "shop"]
+    assert allowed_repos(settings, "root") is None  # "*": everything, also repositories indexed later
+    assert allowed_repos(settings, "stranger") == []  # not listed: nothing, never everything
+    assert allowed_repos(settings, "typo") == []  # a group nobody defined grants nothing
+    assert allowed_repos(settings, None) == []
+    assert restrict(["shop"], ["payments"]) == [] and restrict(["shop"], None) == ["shop"]
+    assert restrict(None, None) is None and restrict(None, ["payments"]) == ["payments"]
+    assert repos_for(settings, None, None) is None  # no --user: the local operator
+    open_settings = settings.model_copy(deep=True)
+    open_settings.access.groups = {}
+    assert allowed_repos(open_settings, "stranger") is None  # no [access] configured: nobody is restricted
+
+
+def test_1000_queries_as_a_user_without_the_repository_return_nothing_from_it(two_repos, capsys):
+    settings = two_repos
+    queries = _queries(settings, N_QUERIES)
+    assert len(set(queries)) == N_QUERIES
+    started = time.perf_counter()
+    leaks, answered = [], 0
+    for q in queries:
+        hits = _search(q, "--user", "contractor")
+        answered += bool(hits)
+        leaks += [(q, h["repo"], h["path"]) for h in hits if h["repo"] != "shop"]
+    seconds = time.perf_counter() - started
+    assert not leaks, f"{len(leaks)} hits from a hidden repository, first: {leaks[0]}"
+    assert answered > N_QUERIES // 2  # the queries do find things: the silence about payments is the filter's
+
+    # The same queries do reach the hidden repository for a user allowed to see it: without the filter they
+    # would leak, so this test fails when the filter is removed.
+    sample = queries[:100]
+    reached = sum(any(h["repo"] == "payments" for h in _search(q, "--user", "alice")) for q in sample)
+    assert reached > len(sample) // 2
+    with capsys.disabled():
+        print(f"\naccess: {N_QUERIES} queries as contractor in {seconds:.0f}s, {answered} with hits, "
+              f"0 from payments; as alice {reached}/{len(sample)} reach payments")
+
+
+def test_removing_the_filter_is_caught(two_repos, monkeypatch):
+    queries = _queries(two_repos, 40)
+    monkeypatch.setattr(access, "repos_for", lambda settings, user, requested: requested)
+    leaked = sum(any(h["repo"] == "payments" for h in _search(q, "--user", "contractor")) for q in queries)
+    assert leaked > 5
+
+
+def test_hidden_repository_asked_for_by_name_and_unknown_users(two_repos):
+    for q in ("OrderService.pay", "ledger_reconcile", "settlement ledger"):
+        assert _search(q, "--user", "contractor", "--repo", "payments") == []
+        assert _search(q, "--user", "stranger") == []
+        assert _search(q, "--user", "typo") == []
+        assert {h["repo"] for h in _search(q, "--user", "root")} >= {"payments"}
+    # The exact-name signal bypasses the vector store: it must honour the allow-list too.
+    contractor = {(h["repo"], h["symbol"]) for h in _search("OrderService.pay", "--user", "contractor")}
+    assert ("shop", "api.orders.OrderService.pay") in contractor
+    assert all(repo == "shop" for repo, _ in contractor)
+
+
+def test_retriever_treats_an_empty_allow_list_as_nothing(two_repos, embedder):
+    from app.retrieval import Retriever
+
+    with IndexReader(two_repos) as reader:
+        r = Retriever(reader, embedder, two_repos.search)
+        assert r.search("ledger_reconcile", repos=[]) == []
+        assert {h.repo for h in r.search("ledger_reconcile", repos=["shop"])} <= {"shop"}
+        assert "payments" in {h.repo for h in r.search("ledger_reconcile")}
+
+
+@pytest.fixture
+def llm(monkeypatch):
+    from tests.test_llm import llm_env
+
+    for key, value in llm_env().items():
+        monkeypatch.setenv(key, value)
+
+
+def test_ask_as_a_user_without_the_repository(two_repos, llm, monkeypatch):
+    monkeypatch.setenv("DAYONE_LLM__MAX_ANSWER_TOKENS", "48")
+    result = runner.invoke(app, ["ask", "--json", "--user", "contractor", "--repo", "payments", "where is the "
+                                 "settlement ledger reconciled?"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no indexed repository is named 'payments' (indexed: shop)"
+    result = runner.invoke(app, ["ask", "--json", "--user", "stranger", "what does ledger_reconcile do?"])
+    assert result.exit_code == 2
+    assert "may see no indexed repository" in result.stderr
+    result = runner.invoke(app, ["ask", "--json", "--user", "contractor", "what does ledger_reconcile do?"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert all(c["repo"] == "shop" for c in payload["citations"])
+    assert "settlement" not in payload["answer"].lower()
