@@ -21,6 +21,7 @@ from typing import Any
 
 from app.answering import NO_CONTEXT_ANSWER, Answer, Answerer, Conversation, Source
 from app.llm import ChatModel, OpenAICompatibleModel
+from app.retrieval import SearchHit
 from indexer.embedding import Embedder
 from indexer.generations import IndexReader, NoIndex
 from indexer.settings import Settings
@@ -158,6 +159,24 @@ class ChatService:
                 return IndexStatus(False, message="No index yet: run `dayone index PATH_OR_URL` (or wait for the "
                                                   "scheduled reindex), then reload this page.")
             return index_status(answerer.reader)
+
+    # -- search ----------------------------------------------------------------------------------------------
+    def search(self, query: str, *, repos: list[str] | None = None, languages: list[str] | None = None,
+               k: int | None = None) -> list[SearchHit]:
+        """Ranked chunks without the model: the fast path for "where is X?" (`repos` already access-narrowed)."""
+        query = " ".join(query.split())[:MAX_QUESTION_CHARS]
+        if not query or (repos is not None and not repos):
+            return []
+        with self._lock:
+            answerer = self._current()
+            if answerer is None:
+                return []
+            self._active += 1
+        try:
+            return answerer.search.search(query, k=k, repos=repos, languages=languages or None)
+        finally:
+            with self._lock:
+                self._active -= 1
 
     # -- answers -----------------------------------------------------------------------------------------------
     def ask(self, session_id: str, question: str, *, repos: list[str] | None = None,

@@ -375,7 +375,7 @@ def serve(
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
     from app.scheduler import ReindexScheduler
-    from app.ui import auth_options, create_app
+    from app.ui import auth_options, create_app, serving_access
     from indexer.embedding import load_embedder
 
     try:
@@ -387,7 +387,8 @@ def serve(
             model = load_chat_model(settings)
             embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
         service = ChatService(settings, model, embedder)
-        web = create_app(service, host=host, insecure_no_auth=insecure_no_auth)
+        web = create_app(service, host=host, insecure_no_auth=insecure_no_auth,
+                         access=serving_access(settings, host))
         # The nightly reindex runs here when this process owns the embedded store; with a Qdrant server,
         # cron runs `dayone index --all` and this server picks up each new generation on the next question.
         scheduler = ReindexScheduler(settings, on_published=lambda _generation: service.refresh(),

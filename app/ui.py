@@ -22,10 +22,13 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from app.access import allowed_repos, restrict
 from app.answering import Answer, Source
 from app.chat import ChatService, IndexStatus, shown_sources
+from app.retrieval import SearchHit
 from indexer.settings import ConfigError, Settings
 
+AccessFn = Callable[[str | None], list[str] | None]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 FEEDBACK_VOTES = {"Like": "up", "Dislike": "down"}
 DEFAULT_EXAMPLES = [
@@ -100,6 +103,18 @@ def render_sources(answer: Answer | None, code_url: str, commits: dict[str, str 
             f"<div class='dayone-source-head'><span class='label'>{html.escape(label)}</span>{where}{symbol}</div>"
             f"<pre>{highlight_code(src.text, src.language)}</pre></div>")
     return head + "\n".join(parts) + "</div>"
+
+
+def render_hits(hits: list[SearchHit], code_url: str, commits: dict[str, str | None]) -> str:
+    """Search results in the same form as an answer's sources."""
+    if not hits:
+        return "<div class='dayone-sources' data-answered='yes'>No results.</div>"
+    sources = [Source(number=i, repo=h.repo, path=h.path, start_line=h.start_line, end_line=h.end_line,
+                      symbol=h.symbol, kind=h.kind, language=h.language, text=h.text, score=h.score)
+               for i, h in enumerate(hits, start=1)]
+    answer = Answer(question="", standalone_question="", text="", raw_text="", citations=sources,
+                    cited_numbers=[s.number for s in sources], sources=sources, flagged=[])
+    return render_sources(answer, code_url, commits)
 
 
 def render_flags(answer: Answer | None) -> str:
@@ -207,10 +222,23 @@ def auth_options(settings: Settings, host: str, insecure_no_auth: bool) -> dict[
     return {}
 
 
+def serving_access(settings: Settings, host: str) -> AccessFn:
+    """The repositories each signed-in user may read (settings' `[access]`).
+
+    Without a login (no auth on loopback) the person at the keyboard is the workstation's owner, who can read
+    the index files anyway: unrestricted. Anywhere else an anonymous request sees nothing once groups exist.
+    """
+    local = is_loopback(host) and settings.serve.auth == "none"
+
+    def access(user: str | None) -> list[str] | None:
+        if user is None and local:
+            return None
+        return allowed_repos(settings, user)
+
+    return access
+
+
 # -- the page -------------------------------------------------------------------------------------------------
-
-
-AccessFn = Callable[[str | None], list[str] | None]
 
 
 def build_ui(service: ChatService, *, access: AccessFn | None = None,
@@ -223,11 +251,7 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
         return getattr(request, "username", None) if request is not None else None
 
     def narrow(selected: list[str] | None, user: str | None) -> list[str] | None:
-        allowed = allowed_for(user)
-        chosen = list(selected) if selected else None
-        if allowed is None:
-            return chosen
-        return [r for r in (chosen if chosen is not None else allowed) if r in allowed]
+        return restrict(allowed_for(user), list(selected) if selected else None)
 
     def commits() -> dict[str, str | None]:
         status = service.status()
@@ -263,6 +287,11 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                 continue
             panel = render_sources(event.answer, settings.serve.code_url, commits(), turn=turn)
             yield history, gr.skip(), panel, render_flags(event.answer)
+
+    def do_search(text: str, repos: list[str] | None, languages: list[str] | None,
+                  request: gr.Request) -> tuple[str, list[dict]]:
+        hits = service.search(text or "", repos=narrow(repos, user_of(request)), languages=list(languages or []))
+        return render_hits(hits, settings.serve.code_url, commits()), [h.to_json() for h in hits]
 
     def clear(request: gr.Request) -> tuple[list, str, str]:
         service.forget(request.session_hash or "anonymous")
@@ -301,6 +330,15 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                         lang_filter = gr.Dropdown(label="Languages", multiselect=True, choices=[],
                                                   elem_id="lang-filter")
                     sources = gr.HTML(render_sources(None, "", {}), elem_id="sources", label="Sources")
+            with gr.Tab("Search", id="search"):
+                gr.Markdown("Find code without the model: functions, classes and docs ranked by name, meaning and "
+                            "words, at most two per file.")
+                with gr.Row():
+                    query = gr.Textbox(placeholder="e.g. OrderService.pay, or: where is the stock reserved?",
+                                       show_label=False, scale=8, elem_id="search-query")
+                    find = gr.Button("Search", scale=1, elem_id="search-button")
+                results = gr.HTML(elem_id="search-results")
+                hits_json = gr.JSON(visible=False)
             with gr.Tab("Index", id="index"):
                 status_md = gr.Markdown(elem_id="index-status")
                 reload_status = gr.Button("Refresh", size="sm")
@@ -311,6 +349,10 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
         outputs = [chatbot, question, sources, flags]
         ask.click(respond, inputs, outputs, api_name="chat")
         question.submit(respond, inputs, outputs, api_name=False)
+        find.click(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name="search",
+                   concurrency_limit=4)
+        query.submit(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name=False,
+                     concurrency_limit=4)
         new_chat.click(clear, None, [chatbot, sources, flags], api_name=False)
         chatbot.like(on_feedback, [chatbot], None, api_name=False)
     return demo

@@ -94,13 +94,13 @@ def two_repos(tmp_path_factory, embedder):
     torch.set_num_threads(threads)
 
 
-def _queries(settings, n: int, seed: int = 6) -> list[str]:
+def _queries(settings, n: int, seed: int = 6, hidden_repo: str = "payments") -> list[str]:
     """Varied queries from the indexed text: names, qualified names, paths, words, phrases, both repos."""
     rng = random.Random(seed)
     with IndexReader(settings) as reader:
         rows = reader.manifest.conn.execute("SELECT id, repo, path, symbol, name FROM chunks").fetchall()
         texts = {h.id: h.payload["text"] for h in reader.store.retrieve([r[0] for r in rows])}
-    hidden = [r for r in rows if r[1] == "payments"]
+    hidden = [r for r in rows if r[1] == hidden_repo]
     words = sorted({w for t in texts.values() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", t)})
     hidden_words = sorted({w for r in hidden for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", texts[r[0]])})
     names = sorted({r[4] for r in hidden if r[4]})
