@@ -99,7 +99,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
+    && groupadd --system --gid 10001 dayone \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
     && mkdir -p /data /models \
     && chown dayone:dayone /data \
     && git config --system safe.directory '*'

@@ -579,3 +579,21 @@ def test_every_file_the_docs_point_to_exists():
         for var in re.findall(r"^([A-Z_0-9]+)=", "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S)), re.M):
             if var.startswith(("DAYONE_", "MODEL_", "TZ")):  # .env lines must be knobs compose.yaml reads
                 assert var in compose_vars, f"{name}: compose.yaml does not read {var}"
+
+
+def test_cron_stops_promptly_on_sigterm_as_pid_1_would_get_it(home):
+    import signal
+
+    env = {**os.environ, "DAYONE_HOME": str(home), "DAYONE_REINDEX__SCHEDULE": "0 2 * * *"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "docker" / "cron.py"), "dayone", "index", "--all"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "cron: next run of 'dayone index --all' at " in first and "(schedule '0 2 * * *')" in first
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = json.loads((home / "reindex-cron.json").read_text())
+    assert status["exit_code"] is None and status["started"] is None
