@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 
 import pytest
@@ -438,6 +439,32 @@ def test_app_healthcheck_fails_when_nothing_listens(home):
     proc = _healthcheck(_free_port(), home)
     assert proc.returncode == 1 and "Connection refused" in proc.stdout
     assert len(proc.stdout.strip().splitlines()) == 1
+
+
+def test_app_healthcheck_against_the_real_dayone_serve(home):
+    """The HEALTHCHECK against `dayone serve` itself (loopback, the small packaged model, no index yet)."""
+    import typer.main
+
+    from app.cli import app as cli_app
+
+    if "serve" not in typer.main.get_command(cli_app).commands:
+        pytest.skip("`dayone serve` is not in this tree yet (it is on main)")
+    port = _free_port()
+    env = {**os.environ, "DAYONE_HOME": str(home), "DAYONE_SERVE__PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            check = _healthcheck(port, home)
+            if check.returncode == 0 or proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert proc.poll() is None, proc.stderr.read()
+        assert check.returncode == 0 and check.stdout.strip() == f"healthy: http://127.0.0.1:{port}/healthz"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def _qdrant_probe(port: int) -> int:
