@@ -92,14 +92,18 @@ FROM ubuntu:${UBUNTU_VERSION} AS runtime-cpu
 FROM runtime-${VARIANT}
 ARG MODEL_URL
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# git and ssh read the repositories to index; libgomp1 is llama.cpp's OpenMP runtime.
+# git and ssh read the repositories to index; libgomp1 is llama.cpp's OpenMP runtime. Repositories mounted from
+# the host belong to another uid, which git refuses by default ("dubious ownership"); dayone runs git with hooks
+# and fsmonitor switched off (indexer/sources.py), so the image trusts every mounted repository.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
+    && groupadd --system --gid 10001 dayone \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
     && mkdir -p /data /models \
-    && chown dayone:dayone /data
+    && chown dayone:dayone /data \
+    && git config --system safe.directory '*'
 COPY --from=build /opt/venv /opt/venv
 COPY --from=model /opt/dayone/models /opt/dayone/models
 COPY docker/healthcheck.py docker/cron.py /opt/dayone/docker/

@@ -25,7 +25,7 @@ from croniter import croniter
 
 from indexer.generations import IndexBusy, IndexDir
 from indexer.manifest import Manifest, ManifestError, connect
-from indexer.settings import ConfigError, RepoConfig, Settings
+from indexer.settings import ConfigError, RepoConfig, Settings, load_settings
 from indexer.store import StoreError
 
 if TYPE_CHECKING:
@@ -270,15 +270,28 @@ class ReindexScheduler:
             finally:
                 self.runs += 1
 
+    def _current_settings(self) -> Settings:
+        """The settings with dayone.toml's repository list read again, so a repository added to the file is
+        indexed by the next night's run without restarting `dayone serve`; a broken file keeps the old list."""
+        if self.settings.config is None:
+            return self.settings
+        try:
+            fresh = load_settings(self.settings.config)
+        except ConfigError as exc:
+            self.emit(f"reindex: {exc}; using the repositories read at start-up")
+            return self.settings
+        return self.settings.model_copy(update={"repos": fresh.repos})
+
     def _run(self) -> RunResult | None:
-        before = IndexDir(self.settings.index_dir).current()
-        repos = repos_for_all(self.settings)
+        settings = self._current_settings()
+        before = IndexDir(settings.index_dir).current()
+        repos = repos_for_all(settings)
         if not repos:
             self.emit("reindex: no repositories configured or indexed yet; nothing to do")
             self.last_error = None
             return None
         try:
-            result = index_with_retries(self.settings, repos, embedder=self.embedder, say=self.emit)
+            result = index_with_retries(settings, repos, embedder=self.embedder, say=self.emit)
         except IndexBusy as exc:
             self.last_error = str(exc)
             self.emit(f"reindex skipped: {exc}")

@@ -364,3 +364,22 @@ def test_server_that_goes_away_mid_run_keeps_the_finished_repository_and_fails_t
         assert [r.name for r in Manifest(conn).repos()] == ["first"]
     finally:
         conn.close()
+
+
+def test_a_repository_added_to_dayone_toml_is_indexed_without_a_restart(tmp_path, home, embedder):
+    a = make_repo(tmp_path / "a", {"greet.py": GREETER})
+    b = make_repo(tmp_path / "b", {"farewell.py": FAREWELL})
+    config = tmp_path / "dayone.toml"
+    config.write_text(f'[[repos]]\nname = "a"\npath = "{a}"\n')
+    settings = load_settings(config)
+    lines: list[str] = []
+    sched = ReindexScheduler(settings, embedder=embedder, emit=lines.append)
+    assert [r.name for r in sched.run_now().repos] == ["a"]
+
+    config.write_text(config.read_text() + f'\n[[repos]]\nname = "b"\npath = "{b}"\n')
+    assert [r.name for r in sched.run_now().repos] == ["a", "b"]
+
+    config.write_text("[[repos]]\nname = 'broken'\n")  # a bad edit: neither path nor url
+    result = sched.run_now()
+    assert [r.name for r in result.repos] == ["a", "b"]  # the known repositories still get their night
+    assert any(ln.startswith("reindex: ") and "using the repositories read at start-up" in ln for ln in lines)
