@@ -339,6 +339,30 @@ def status(
     out.print(f"store: {info['store']}\nbuild: {info['build']}", highlight=False)
 
 
+@app.command()
+def tour(
+    repo: Annotated[str, typer.Argument(help="an indexed repository's name (see `dayone status`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the tour as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A tour of an indexed repository: what it is, how to build/test/run it, entry points, where to start."""
+    from app.tour import build_tour
+
+    try:
+        settings = _settings(config)
+        with IndexReader(settings) as reader:
+            try:
+                result = build_tour(settings, reader, repo)
+            except KeyError as exc:
+                raise ConfigError(exc.args[0]) from None
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return
+    sys.stdout.write(result.to_text())
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -1,0 +1,213 @@
+"""The repository map: which files and symbols matter most, by PageRank over the reference graph.
+
+A file that many other files refer to (by calling, importing or naming what it defines) is where a new hire
+should start reading. The graph comes from the symbol table the indexer keeps per generation (definitions and
+refs); edges go from the referring file to each file that defines the name, weighted like aider's repomap:
+long specific names count more than short generic ones, private names and names defined in many files count
+less, and repeated uses grow the weight only with the square root of their count. The rank a file receives is
+then shared out to the definitions its referrers named, which ranks symbols.
+
+A small power-iteration PageRank: no networkx needed, and the graphs are a few thousand nodes at most.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+
+# Names that are everywhere and explain nothing: language builtins and dunder methods.
+_NOISE = {
+    "__init__", "__new__", "__call__", "__repr__", "__str__", "__eq__", "__hash__", "__enter__", "__exit__",
+    "constructor", "init", "main", "self", "this", "super", "print", "len", "str", "int", "dict", "list", "set",
+    "tuple", "bool", "float", "object", "Exception", "None", "True", "False", "String", "Error", "error", "err",
+    "ctx", "fmt", "log", "get", "New", "new", "toString", "string", "any", "append", "make", "nil",
+}
+# Paths whose references count (they show what is used) but which are not themselves places to start.
+_NOT_CENTRAL = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec|specs|examples?|docs?|benchmarks?|scripts)(/|$)|(^|/)(test_[^/]*|[^/]*_test"
+    r"\.go|[^/]*\.(test|spec)\.[jt]sx?|conftest\.py|setup\.py|noxfile\.py)$"
+)
+
+
+@dataclass(frozen=True)
+class RankedFile:
+    path: str
+    rank: float
+
+
+@dataclass(frozen=True)
+class RankedSymbol:
+    path: str
+    name: str
+    qualified_name: str
+    kind: str
+    start_line: int
+    end_line: int
+    rank: float
+    referrers: int  # files (other than its own) that refer to the name
+
+
+@dataclass
+class RepoMap:
+    files: list[RankedFile]
+    symbols: list[RankedSymbol]
+
+
+def is_peripheral(path: str) -> bool:
+    """Tests, examples, docs and build scripts: they refer to the code but are not where to start."""
+    return bool(_NOT_CENTRAL.search(path))
+
+
+def pagerank(nodes: list[str], edges: dict[tuple[str, str], float], *, damping: float = 0.85,
+             personalization: dict[str, float] | None = None, iterations: int = 100,
+             tol: float = 1e-10) -> dict[str, float]:
+    """PageRank by power iteration; dangling nodes spread their rank like the teleport does."""
+    if not nodes:
+        return {}
+    n = len(nodes)
+    index = {node: i for i, node in enumerate(nodes)}
+    out_weight = [0.0] * n
+    adjacency: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for (src, dst), w in edges.items():
+        if w <= 0 or src not in index or dst not in index:
+            continue
+        adjacency[index[src]].append((index[dst], w))
+        out_weight[index[src]] += w
+    if personalization:
+        total = sum(personalization.get(node, 0.0) for node in nodes)
+        teleport = [personalization.get(node, 0.0) / total for node in nodes] if total > 0 else [1.0 / n] * n
+    else:
+        teleport = [1.0 / n] * n
+    rank = [1.0 / n] * n
+    for _ in range(iterations):
+        dangling = sum(rank[i] for i in range(n) if out_weight[i] == 0)
+        new = [(1 - damping + damping * dangling) * teleport[i] for i in range(n)]
+        for i in range(n):
+            if out_weight[i] == 0:
+                continue
+            share = damping * rank[i] / out_weight[i]
+            for j, w in adjacency[i]:
+                new[j] += share * w
+        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
+        rank = new
+        if delta < tol:
+            break
+    return {node: rank[index[node]] for node in nodes}
+
+
+_FAMILY = {"py": "py", "pyi": "py", "ts": "js", "tsx": "js", "js": "js", "jsx": "js", "mjs": "js", "cjs": "js",
+           "mts": "js", "cts": "js", "java": "jvm", "kt": "jvm", "kts": "jvm", "scala": "jvm", "c": "c", "h": "c",
+           "cc": "c", "cpp": "c", "cxx": "c", "hpp": "c", "hh": "c"}
+_KIND_WEIGHT = {"call": 1.0, "import": 1.0, "identifier": 0.3}
+_MAX_DEFINERS = 20  # a name defined in more places than this is too generic to say anything
+
+
+def _family(path: str) -> str:
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return _FAMILY.get(ext, ext)
+
+
+def _name_weight(name: str, definers: int) -> float:
+    weight = 1.0
+    if len(name) >= 8 and (("_" in name.strip("_")) or any(c.isupper() for c in name[1:])):
+        weight *= 3
+    if name.startswith("_"):
+        weight *= 0.1
+    if definers > 5:
+        weight *= 0.1
+    return weight
+
+
+@dataclass(frozen=True)
+class _Def:
+    path: str
+    name: str
+    qname: str
+    kind: str
+    start: int
+    end: int
+
+
+def _innermost(defs: list[_Def], line: int) -> _Def | None:
+    best = None
+    for d in defs:
+        if d.start <= line <= d.end and (best is None or d.end - d.start < best.end - best.start):
+            best = d
+    return best
+
+
+def build_repo_map(conn: sqlite3.Connection, repo: str, *, back_weight: float = 0.5) -> RepoMap:
+    """Rank the symbols and files of one indexed repository from its generation's symbol table.
+
+    Nodes are definitions (plus one node per file for top-level code). A reference inside definition A to a
+    name B defines gives an edge A -> B, and a weaker edge back (`back_weight`): a service that uses many
+    parts is as central as a helper many parts use. A method and its class are linked both ways. Edges only
+    join files of one language family, so a Python `request` never points at a TypeScript `request()`.
+    """
+    by_file: dict[str, list[_Def]] = defaultdict(list)
+    by_name: dict[str, list[_Def]] = defaultdict(list)
+    for row in conn.execute("SELECT path, name, qualified_name, kind, start_line, end_line FROM definitions "
+                            "WHERE repo=?", (repo,)):
+        d = _Def(*row)
+        by_file[d.path].append(d)
+        if d.name and d.name not in _NOISE and not (d.name.startswith("__") and d.name.endswith("__")):
+            by_name[d.name].append(d)
+    edges: dict[tuple[str, str], float] = defaultdict(float)
+    referrers: dict[str, set[str]] = defaultdict(set)  # qualified name -> files that refer to it
+    pending: dict[tuple[str, str], float] = defaultdict(float)  # (source node, name) -> summed kind weight
+    for path, name, kind, line in conn.execute("SELECT path, name, kind, line FROM refs WHERE repo=?", (repo,)):
+        short = name.rsplit(".", 1)[-1]
+        if short not in by_name:
+            continue
+        source = _innermost(by_file.get(path, []), line)
+        node = source.qname if source else f"file:{path}"
+        pending[(node + "\0" + path, short)] += _KIND_WEIGHT.get(kind, 0.3)
+    for (node_path, name), count in pending.items():
+        node, path = node_path.split("\0", 1)
+        family = _family(path)
+        targets = [d for d in by_name[name] if _family(d.path) == family and d.qname != node]
+        if not targets or len(by_name[name]) > _MAX_DEFINERS:
+            continue
+        w = _name_weight(name, len({d.path for d in by_name[name]})) * math.sqrt(count) / len(targets)
+        for d in targets:
+            edges[(node, d.qname)] += w
+            edges[(d.qname, node)] += w * back_weight
+            if d.path != path:
+                referrers[d.qname].add(path)
+    info: dict[str, _Def] = {}
+    for defs in by_file.values():
+        for d in defs:
+            info.setdefault(d.qname, d)
+            parent = d.qname.rsplit(".", 1)[0]
+            if parent in info or any(p.qname == parent for p in defs):
+                edges[(d.qname, parent)] += 1.0  # a class is as central as its methods together
+                edges[(parent, d.qname)] += 0.3
+    node_path = {q: d.path for q, d in info.items()}
+    nodes = sorted({*info, *(n for e in edges for n in e)})
+    for n in nodes:
+        if n.startswith("file:"):
+            node_path[n] = n[5:]
+    personalization = {n: (0.2 if is_peripheral(node_path.get(n, "")) else 1.0) for n in nodes}
+    ranks = pagerank(nodes, edges, personalization=personalization)
+    file_rank: dict[str, float] = defaultdict(float)
+    for n, r in ranks.items():
+        file_rank[node_path.get(n, "")] += r
+    # A class counts with its members: people name "OrderService" for what its methods do together.
+    totals = dict(ranks)
+    for q in info:
+        parent = q.rsplit(".", 1)[0]
+        if parent in info and parent != q:
+            totals[parent] = totals.get(parent, 0.0) + ranks.get(q, 0.0)
+    symbols = [RankedSymbol(d.path, d.name, d.qname, d.kind, d.start, d.end, totals.get(q, 0.0),
+                            len(referrers.get(q, ())))
+               for q, d in info.items()
+               if d.name not in _NOISE and not (d.name.startswith("__") and d.name.endswith("__"))]
+    symbols.sort(key=lambda s: (-s.rank, s.path, s.start_line))
+    files = sorted((RankedFile(p, r) for p, r in file_rank.items() if p), key=lambda f: (-f.rank, f.path))
+    return RepoMap(files=files, symbols=symbols)
+
+
+__all__ = ["RankedFile", "RankedSymbol", "RepoMap", "build_repo_map", "is_peripheral", "pagerank"]
