@@ -363,6 +363,21 @@ def tour(
     sys.stdout.write(result.to_text())
 
 
+@app.command()
+def mcp(
+    user: Annotated[str | None, typer.Option("--user", help="whose access rules apply (settings.access)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the index to coding agents over MCP (stdio): search, symbol, ask, tour, repositories."""
+    from app.mcp_server import serve_stdio
+
+    try:
+        settings = _settings(config)
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    serve_stdio(settings, user)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()
