@@ -198,6 +198,13 @@ def _line_of(text: str, needle: str) -> int:
     return text.count("\n", 0, idx) + 1 if idx >= 0 else 1
 
 
+def _key_line(text: str, key: str, after: str = "") -> int:
+    """The line where `key` is defined (TOML `key =`, JSON `"key":`), after the line holding `after`."""
+    start = text.find(after) if after else 0
+    m = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[=:]", re.M).search(text, max(start, 0))
+    return text.count("\n", 0, m.start()) + 1 if m else _line_of(text, key)
+
+
 def _package_json_commands(text: str) -> list[tuple[str, int, str]]:
     try:
         data = json.loads(text)
@@ -231,7 +238,7 @@ def _pyproject_commands(text: str) -> list[tuple[str, int, str]]:
     if "build-system" in data or "project" in data:
         found.append(("build", _line_of(text, "[project]") if "project" in data else 1, "pip install -e ."))
     for name in (data.get("project", {}).get("scripts") or {}):
-        found.append(("run", _line_of(text, name), f"{name} --help"))
+        found.append(("run", _key_line(text, name, "[project.scripts]"), f"{name} --help"))
     tool = data.get("tool", {})
     if "pytest" in tool:
         found.append(("test", _line_of(text, "[tool.pytest"), "pytest"))
@@ -385,6 +392,18 @@ def readme_summary(text: str) -> tuple[str, int]:
     if len(summary) > 400:
         summary = first_sentence(summary, 400)
     return summary, start
+
+
+def _declared_description(files: RepoFiles) -> Item | None:
+    """Without a README: the description in pyproject.toml, package.json, setup.cfg or Cargo.toml."""
+    for path in ("pyproject.toml", "package.json", "setup.cfg", "Cargo.toml"):
+        text = files.read(path) if path in files.files else None
+        if not text:
+            continue
+        m = re.search(r'^\s*"?description"?\s*[=:]\s*["\']?([^"\'\n]+)', text, re.M)
+        if m and m.group(1).strip():
+            return Item(m.group(1).strip(), files.name, path, text.count("\n", 0, m.start()) + 1, kind="manifest")
+    return None
 
 
 # -- entry points -------------------------------------------------------------------------------------------
@@ -555,7 +574,8 @@ def _declared_entries(files: RepoFiles, reader: IndexReader) -> list[Item]:
         for name, target in targets.items():
             if not isinstance(target, str):
                 continue
-            loc = (path, _line_of(text, name))
+            section = '"bin"' if path.endswith(".json") else "scripts"
+            loc = (path, _key_line(text, name, section))
             if ":" in target:  # "pkg.mod:func" -> the function's definition, when indexed
                 func = target.split(":", 1)[1].split(".")[-1].split()[0]
                 for d in reader.symbols.definitions(func, [repo]):
@@ -599,8 +619,13 @@ def map_directories(paths: list[str], limit: int = 24) -> list[tuple[str, int]]:
         for depth in (1, 2):
             if len(parts) >= depth:
                 counts["/".join(parts[:depth])] += 1
-    top = sorted(d for d in counts if "/" not in d and not d.startswith("."))
-    second = sorted((d for d in counts if "/" in d and not any(s.startswith(".") for s in d.split("/"))
+    top = []
+    for d in sorted(d for d in counts if "/" not in d and not d.startswith(".")):
+        children = [c for c in counts if c.startswith(d + "/") and c.count("/") == 1]
+        direct = counts[d] - sum(counts[c] for c in children)
+        # "cmd/" holding only "cmd/relay/" reads better as the one line "cmd/relay/"
+        top.append(children[0] if len(children) == 1 and direct == 0 else d)
+    second = sorted((d for d in counts if "/" in d and d not in top and not any(s.startswith(".") for s in d.split("/"))
                      and counts[d] >= 3 and counts[d] < counts[d.split("/")[0]]),
                     key=lambda d: -counts[d])
     chosen = top[:limit]
@@ -668,6 +693,8 @@ def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: i
         text, line = readme_summary(readme_text)
         if text:
             about = Item(text, repo, readme, line, kind="readme")
+    if about is None:
+        about = _declared_description(files)
     rmap = build_repo_map(reader.conn, repo)
     central_files = [f.path for f in rmap.files if not is_peripheral(f.path)]
     used_model = False
