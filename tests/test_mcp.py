@@ -12,6 +12,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.conftest import EXAMPLE_SHOP, ROOT, make_repo
+from tests.test_llm import llm_env
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def indexed(tmp_path_factory, embedder):
 
 def _call(home, config, user: str | None, calls: list[tuple[str, dict]]) -> tuple[list[str], list]:
     env = {"PYTHONPATH": str(ROOT), "DAYONE_HOME": str(home), "DAYONE_CONFIG": str(config),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": os.environ.get("PATH", "")}
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": os.environ.get("PATH", ""), **llm_env()}
     args = ["-m", "app.cli", "mcp"] + (["--user", user] if user else [])
     params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(home.parent))
 

@@ -214,3 +214,61 @@ def test_tour_reads_the_indexed_commit_not_the_work_tree(index, tmp_path):
             assert fresh.read("ledger/books.py") == original
         finally:
             subprocess.run(["git", "checkout", "--", "ledger/books.py"], cwd=root, check=True)
+
+
+# -- model-written summaries -------------------------------------------------------------------------------------
+
+def test_summaries_are_written_once_and_regenerated_only_for_changed_items(tmp_path, embedder):
+    from app.summaries import cached_summaries, refresh_summaries
+    from app.tour import build_tour
+    from indexer.generations import IndexReader
+    from indexer.pipeline import Indexer
+    from indexer.settings import RepoConfig, Settings
+    from tests.conftest import commit_all
+    from tests.test_llm import shared_chat_model
+
+    model = shared_chat_model()
+    root = make_repo(tmp_path / "ledger", PY_PROJECT)
+    settings = Settings(home=tmp_path / "home")
+    repo = RepoConfig(name="ledger", path=str(root))
+    Indexer(settings, embedder=embedder).run([repo])
+    with IndexReader(settings) as reader:
+        first = refresh_summaries(settings, reader, ["ledger"], model)
+        assert first.generated >= 3 and first.reused == 0 and first.failed == 0
+        written = cached_summaries(settings, reader, "ledger")
+        tour = build_tour(settings, reader, "ledger")
+    assert ("directory", "ledger") in written and ("module", "ledger/books.py") in written
+    assert tour.summaries == "model"
+    assert {i.text: i.detail for i in tour.directories}["ledger/"].endswith(written[("directory", "ledger")])
+    assert all(len(text.split()) <= 60 and "\n" not in text for text in written.values())
+
+    with IndexReader(settings) as reader:
+        again = refresh_summaries(settings, reader, ["ledger"], model)
+    assert (again.generated, again.reused) == (0, first.generated)  # nothing changed: no model call
+
+    (root / "ledger/books.py").write_text('"""Balances per account, kept in integer cents."""\n\n\nclass Book:\n'
+                                          '    def balance(self, name):\n        return 0\n')
+    commit_all(root, "books in cents")
+    Indexer(settings, embedder=embedder).run([repo])
+    with IndexReader(settings) as reader:
+        third = refresh_summaries(settings, reader, ["ledger"], model)
+        after = cached_summaries(settings, reader, "ledger")
+    # books.py's own summary and its directory's are new; the other modules' are reused.
+    assert 1 <= third.generated <= 2 and third.reused == first.generated - third.generated
+    assert after[("module", "ledger/cli.py")] == written[("module", "ledger/cli.py")]
+
+
+def test_summaries_off_means_extractive_and_no_model(index):
+    from app.summaries import refresh_summaries
+    from app.tour import build_tour
+    from indexer.generations import IndexReader
+
+    off = index.model_copy(deep=True)
+    off.tour.summaries = False
+    with IndexReader(off) as reader:
+        result = refresh_summaries(off, reader, ["shop"], model=object())  # would fail if it were called
+        tour = build_tour(off, reader, "shop")
+    assert result.generated == result.reused == 0
+    assert tour.summaries == "extractive"
+    assert {i.text: i.detail for i in tour.directories}["worker/"].endswith(
+        "Command worker delivers the emails the API queues in the email_jobs table.")
