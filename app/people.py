@@ -89,7 +89,8 @@ def file_history(root: Path, months: int, *, now: float | None = None) -> dict[s
     """Current path -> changes in the window, renames followed (newest commit first, as git log gives)."""
     now = time.time() if now is None else now
     since = now - months * 30.44 * 86400
-    out = _git(root, "log", "-M", "--no-merges", "--numstat", f"--since={int(since)}",
+    # --relative: a repository indexed from a subdirectory of a checkout sees paths relative to it.
+    out = _git(root, "log", "-M", "--no-merges", "--numstat", "--relative", f"--since={int(since)}",
                "--format=\x1e%aN\x1f%aE\x1f%at", "HEAD")
     alias: dict[str, str] = {}  # a path as it was named in older commits -> its current path
     history: dict[str, list[_Change]] = defaultdict(list)

@@ -58,6 +58,7 @@ class Tour:
     central_symbols: list[Item] = field(default_factory=list)
     directories: list[Item] = field(default_factory=list)
     summaries: str = "extractive"  # "model" when model-written summaries were found for some items
+    people: list[dict] = field(default_factory=list)  # people to ask about the central modules (app/people.py)
 
     def to_json(self) -> dict:
         return {
@@ -69,6 +70,7 @@ class Tour:
             "central_symbols": [i.to_json() for i in self.central_symbols],
             "directories": [i.to_json() for i in self.directories],
             "summaries": self.summaries,
+            "people": self.people,
         }
 
     def to_text(self) -> str:
@@ -99,6 +101,15 @@ class Tour:
             out += ["", "Directory map"]
             for i in self.directories:
                 out.append(f"  {i.text:<28} {i.detail}  [{i.location}]")
+        if self.people:
+            out += ["", "People to ask (about the central modules)"]
+            for p in self.people:
+                who = f"{p['name']} <{p['email']}>" if p["email"] else p["name"]
+                if p["commits"]:
+                    what = f"{p['commits']} commits, {p['lines']} lines, last {p['last_change']}"
+                else:
+                    what = "CODEOWNERS " + "; ".join(p["codeowner_rules"])
+                out.append(f"  {who} - {what}")
         return "\n".join(out) + "\n"
 
 
@@ -732,8 +743,11 @@ def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: i
         label = f"{count} file{'s' if count != 1 else ''}"
         directories.append(Item(d + "/", repo, doc_path or d, line, f"({label}) {summary or doc}".rstrip(),
                                 "directory"))
+    from app.people import people_for_repo
+
+    people = [p.to_json() for p in people_for_repo(settings, repo, files.entry.source, central_files[:modules])]
     return Tour(
-        repo=repo, commit=files.entry.commit, generation=reader.generation.name, about=about,
+        repo=repo, commit=files.entry.commit, people=people, generation=reader.generation.name, about=about,
         commands=_commands(files, readme), entry_points=_entry_points(files, reader),
         central_modules=module_items, central_symbols=symbol_items, directories=directories,
         summaries="model" if used_model else "extractive",

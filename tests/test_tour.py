@@ -118,6 +118,7 @@ def test_python_project_tour(index):
     assert tour.central_symbols[0].detail == "All accounts of one company."
     dirs = {i.text: i for i in tour.directories}
     assert dirs["ledger/"].detail.endswith("Double-entry bookkeeping: accounts, postings and balances.")
+    assert [(p["name"], p["email"]) for p in tour.people] == [("Test", "test@example.invalid")]
 
 
 def test_typescript_project_tour(index):
