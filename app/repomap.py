@@ -131,12 +131,14 @@ class _Def:
     end: int
 
 
-def _innermost(defs: list[_Def], line: int) -> _Def | None:
-    best = None
-    for d in defs:
-        if d.start <= line <= d.end and (best is None or d.end - d.start < best.end - best.start):
-            best = d
-    return best
+def _line_owners(defs: list[_Def]) -> list[_Def | None]:
+    """For each line of a file, the innermost definition containing it (widest first, narrower overwrite)."""
+    if not defs:
+        return []
+    owners: list[_Def | None] = [None] * (max(d.end for d in defs) + 2)
+    for d in sorted(defs, key=lambda d: d.start - d.end):
+        owners[d.start:d.end + 1] = [d] * (d.end - d.start + 1)
+    return owners
 
 
 def build_repo_map(conn: sqlite3.Connection, repo: str, *, back_weight: float = 0.5) -> RepoMap:
@@ -158,11 +160,13 @@ def build_repo_map(conn: sqlite3.Connection, repo: str, *, back_weight: float = 
     edges: dict[tuple[str, str], float] = defaultdict(float)
     referrers: dict[str, set[str]] = defaultdict(set)  # qualified name -> files that refer to it
     pending: dict[tuple[str, str], float] = defaultdict(float)  # (source node, name) -> summed kind weight
+    owners = {path: _line_owners(defs) for path, defs in by_file.items()}
     for path, name, kind, line in conn.execute("SELECT path, name, kind, line FROM refs WHERE repo=?", (repo,)):
         short = name.rsplit(".", 1)[-1]
         if short not in by_name:
             continue
-        source = _innermost(by_file.get(path, []), line)
+        lines = owners.get(path, [])
+        source = lines[line] if 0 <= line < len(lines) else None
         node = source.qname if source else f"file:{path}"
         pending[(node + "\0" + path, short)] += _KIND_WEIGHT.get(kind, 0.3)
     for (node_path, name), count in pending.items():
