@@ -103,6 +103,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])")
 def first_sentence(text: str, limit: int = 200) -> str:
     """The first sentence of a docstring or paragraph, on one line."""
     text = " ".join(text.split())
+    text = re.sub(r":[\w:]+:`~?([^`<]+?)(?:\s*<[^>]*>)?`", r"\1", text)  # RST roles -> their text
+    text = re.sub(r"``([^`]+)``", r"\1", text).replace("`\\s", "`s").replace("\\s", "s")
     if not text:
         return ""
     parts = _SENTENCE_END.split(text, maxsplit=2)

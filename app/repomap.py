@@ -105,6 +105,12 @@ _KIND_WEIGHT = {"call": 1.0, "import": 1.0, "identifier": 0.3}
 _MAX_DEFINERS = 20  # a name defined in more places than this is too generic to say anything
 
 
+def _privacy(path: str) -> float:
+    """A `_private.py` module is glue behind the public ones: listed, but after them at equal rank."""
+    base = path.rsplit("/", 1)[-1]
+    return 0.5 if base.startswith("_") and not base.startswith("__") else 1.0
+
+
 def _family(path: str) -> str:
     ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
     return _FAMILY.get(ext, ext)
@@ -205,12 +211,12 @@ def build_repo_map(conn: sqlite3.Connection, repo: str, *, back_weight: float = 
         parent = q.rsplit(".", 1)[0]
         if parent in info and parent != q:
             totals[parent] = totals.get(parent, 0.0) + ranks.get(q, 0.0)
-    symbols = [RankedSymbol(d.path, d.name, d.qname, d.kind, d.start, d.end, totals.get(q, 0.0),
+    symbols = [RankedSymbol(d.path, d.name, d.qname, d.kind, d.start, d.end, totals.get(q, 0.0) * _privacy(d.path),
                             len(referrers.get(q, ())))
                for q, d in info.items()
                if d.name not in _NOISE and not (d.name.startswith("__") and d.name.endswith("__"))]
     symbols.sort(key=lambda s: (-s.rank, s.path, s.start_line))
-    files = sorted((RankedFile(p, r) for p, r in file_rank.items() if p), key=lambda f: (-f.rank, f.path))
+    files = sorted((RankedFile(p, r * _privacy(p)) for p, r in file_rank.items() if p), key=lambda f: (-f.rank, f.path))
     return RepoMap(files=files, symbols=symbols)
 
 

@@ -260,12 +260,22 @@ def _pyproject_commands(text: str) -> list[tuple[str, int, str]]:
 
 
 def _tox_commands(text: str) -> list[tuple[str, int, str]]:
+    """`tox`, each `tox -e ENV`, and what the default environment runs (usually the test command itself)."""
     found = [("test", 1, "tox")]
-    for n, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"^\[testenv:([\w.,{}-]+)\]", line)
-        if m:
-            found.append(("test", n, f"tox -e {m.group(1)}"))
-    return found[:6]
+    section = ""
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
+        if m := re.match(r"^\[([^\]]+)\]", line):
+            section = m.group(1)
+            if section.startswith("testenv:"):
+                found.append(("test", n, f"tox -e {section[8:]}"))
+        elif section == "testenv" and (m := re.match(r"^commands\s*=\s*(.*)", line)):
+            cmds = [m.group(1)] if m.group(1).strip() else []
+            cmds += [ln.strip() for ln in lines[n:n + 6] if ln.startswith((" ", "\t")) and ln.strip()]
+            for cmd in cmds[:3]:
+                cmd = re.sub(r"\s*\S*\{[^}]*\}\S*", "", cmd).strip()  # tox substitutions: {posargs}...
+                found.insert(1, ("test", n, cmd))
+    return found[:7]
 
 
 def _ci_commands(text: str) -> list[tuple[str, int, str]]:
@@ -333,6 +343,11 @@ def _commands(files: RepoFiles, readme: str | None) -> dict[str, list[Item]]:
     for p in paths:
         if _CI_FILE.match(p):
             sources.append((p, _ci_commands))
+    reqs = [p for p in paths
+            if re.match(r"^(requirements/[\w.-]*(dev|test)[\w.-]*\.(txt|in)|requirements(-dev)?\.txt)$", p)]
+    if reqs:
+        best = sorted(reqs, key=lambda p: ("dev" not in p, len(p)))[0]
+        sources.append((best, lambda _t, r=best: [("build", 1, f"pip install -r {r}")]))
     for p in paths:
         if p.rsplit("/", 1)[-1] == "Dockerfile" and p.count("/") <= 1:
             sources.append((p, _dockerfile_commands))
@@ -503,7 +518,9 @@ def _entry_points(files: RepoFiles, reader: IndexReader) -> list[Item]:
                     items.append(Item(line.strip()[:80], repo, path, n, "", "scheduled"))
     items += _declared_entries(files, reader)
     items += _yaml_schedules(files)
-    order = {"main": 0, "command": 1, "route": 2, "scheduled": 3, "ui": 4}
+    if not any(i.kind in ("main", "command", "route") for i in items):
+        items += _library_packages(files)
+    order = {"main": 0, "command": 1, "route": 2, "scheduled": 3, "library": 4}
     seen, unique = set(), []
     for it in sorted(items, key=lambda i: (order.get(i.kind, 9), i.path, i.line)):
         key = (it.kind, it.text, it.path)
@@ -521,8 +538,14 @@ def _entry_points(files: RepoFiles, reader: IndexReader) -> list[Item]:
 
 def _python_entries(repo: str, path: str, lines: list[str]) -> list[Item]:
     items = []
+    in_string = False
     for i, line in enumerate(lines):
         n = i + 1
+        quotes = line.count('"""') + line.count("\'\'\'")
+        if in_string or quotes:
+            if quotes % 2:
+                in_string = not in_string
+            continue  # examples inside docstrings are not entry points
         if _PY_MAIN.match(line):
             module = path[:-3].replace("/", ".").removesuffix(".__main__")
             items.append(Item(f"python -m {module}", repo, path, n, "if __name__ == '__main__'", "main"))
@@ -550,6 +573,17 @@ def _python_entries(repo: str, path: str, lines: list[str]) -> list[Item]:
             items.append(Item("/" + re.match(r"^\s*path\(\s*[\"']([^\"']*)", line).group(1), repo, path, n,
                               "Django URL", "route"))
     return items
+
+
+def _library_packages(files: RepoFiles) -> list[Item]:
+    """A library has no main: its importable top-level packages are where callers come in."""
+    items = []
+    for p in files.paths:
+        parts = p.split("/")
+        if parts[-1] == "__init__.py" and (len(parts) == 2 or len(parts) == 3 and parts[0] in ("src", "lib")) \
+                and not is_peripheral(p):
+            items.append(Item(f"import {parts[-2]}", files.name, p, 1, "library package", "library"))
+    return items[:5]
 
 
 def _declared_entries(files: RepoFiles, reader: IndexReader) -> list[Item]:
@@ -636,7 +670,8 @@ def map_directories(paths: list[str], limit: int = 24) -> list[tuple[str, int]]:
         direct = counts[d] - sum(counts[c] for c in children)
         # "cmd/" holding only "cmd/relay/" reads better as the one line "cmd/relay/"
         top.append(children[0] if len(children) == 1 and direct == 0 else d)
-    second = sorted((d for d in counts if "/" in d and d not in top and not any(s.startswith(".") for s in d.split("/"))
+    second = sorted((d for d in counts if "/" in d and d not in top and not is_peripheral(d + "/x")
+                     and not any(s.startswith(".") for s in d.split("/"))
                      and counts[d] >= 3 and counts[d] < counts[d.split("/")[0]]),
                     key=lambda d: -counts[d])
     chosen = top[:limit]
