@@ -20,18 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.repofiles import RepoFiles, module_doc
+from app.repofiles import RepoFiles, first_sentence, module_doc
 from app.repomap import build_repo_map, is_peripheral
 from indexer.generations import IndexReader
 from indexer.settings import Settings
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 MAX_MATERIAL_CHARS = 1100  # ~300 tokens of code text
 MAX_ANSWER_TOKENS = 48
 MODULES_PER_REPO = 8
 
 _SYSTEM = ("You describe code to a developer on their first day. Reply with exactly one plain sentence of at "
-           "most 25 words saying what the code is for. No preamble, no markdown, no list.")
+           "most 25 words saying what the code is for, starting with a verb (\"Creates...\", \"Holds...\"). "
+           "Never start with \"This file\" or \"This directory\". No preamble, no markdown, no list.")
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,19 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
     return targets
 
 
+_PREAMBLE = re.compile(r"^(the|this) (python |go |typescript )?(file|directory|folder|module|code|package)"
+                       r"( is( designed| used)?( for| to)?)?\s+", re.I)
+
+
 def _clean(text: str) -> str:
+    """One sentence, no markdown, no "This file is..." preamble (the tour already says what the item is)."""
     text = text.strip().split("\n")[0].strip().strip('"').strip()
-    text = re.sub(r"^(this (file|directory|module|code)\s+(is|contains)\s+)", lambda m: m.group(0), text, flags=re.I)
-    text = re.sub(r"[*_`#]+", "", text)
-    if text and text[-1] not in ".!?":
+    text = re.sub(r"[*`#]+", "", text)
+    text = _PREAMBLE.sub("", text)
+    text = first_sentence(text, 220)
+    if text:
+        text = text[0].upper() + text[1:]
+    if text and text[-1] not in ".!?…":
         text += "."
     return text
 
