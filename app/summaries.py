@@ -25,14 +25,14 @@ from app.repomap import build_repo_map, is_peripheral
 from indexer.generations import IndexReader
 from indexer.settings import Settings
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 MAX_MATERIAL_CHARS = 1100  # ~300 tokens of code text
 MAX_ANSWER_TOKENS = 48
 MODULES_PER_REPO = 8
 
 _SYSTEM = ("You describe code to a developer on their first day. Reply with exactly one plain sentence of at "
-           "most 25 words saying what the code is for, starting with a verb (\"Creates...\", \"Holds...\"). "
-           "Never start with \"This file\" or \"This directory\". No preamble, no markdown, no list.")
+           "most 25 words saying what the code does for the project, e.g. \"Sends the order emails queued by the "
+           "API.\" No preamble, no markdown, no list.")
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,12 @@ def model_id(model: object) -> str:
 
 
 def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[Target]:
-    """The directory-map entries and most central modules of one repository, with their prompts."""
-    from app.tour import map_directories
+    """The directory-map entries and central modules that have no description of their own, with prompts.
+
+    An item whose authors described it (README, docstring, package comment) keeps their words: they are
+    better than a 0.5B model's paraphrase, and skipping them saves most of the model calls.
+    """
+    from app.tour import directory_doc, map_directories
 
     files = RepoFiles(settings, reader, repo)
     assert reader.conn is not None
@@ -132,14 +136,17 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
     for path in central[:MODULES_PER_REPO]:
         text = texts.get(path, "")
         doc = module_doc(path, text) if text else ""
+        if doc:
+            continue
         signatures = [ln.strip() for ln in text.splitlines()
                       if re.match(r"^\s{0,4}(export\s+)?(async\s+)?(def|class|func|function|interface|type|struct)\b",
                                   ln)][:14]
-        material = f"File {path} in repository {repo}.\n" + (f"Its docstring: {doc}\n" if doc else "")
-        material += "Definitions:\n" + "\n".join(signatures)
+        material = f"File {path} in repository {repo}.\nDefinitions:\n" + "\n".join(signatures)
         prompt = material[:MAX_MATERIAL_CHARS] + "\n\nIn one sentence, what is this file for?"
         targets.append(Target(repo, "module", path, prompt))
     for d, count in dirs:
+        if directory_doc(files, d, central)[0]:
+            continue
         inside = [p for p in files.paths if p.startswith(d + "/")]
         ranked = sorted(inside, key=lambda p: central.index(p) if p in central else len(central))[:8]
         lines = [f"Directory {d}/ of repository {repo} has {count} files. The main ones:"]

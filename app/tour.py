@@ -682,7 +682,7 @@ def map_directories(paths: list[str], limit: int = 24) -> list[tuple[str, int]]:
     return [(d, counts[d]) for d in sorted(chosen)]
 
 
-def _directory_doc(files: RepoFiles, directory: str, central: list[str]) -> tuple[str, str, int]:
+def directory_doc(files: RepoFiles, directory: str, central: list[str]) -> tuple[str, str, int]:
     """(summary, path, line) from the directory's README, package docstring/comment or most central file."""
     paths = files.paths
     readme = _readme_path(paths, directory)
@@ -747,10 +747,10 @@ def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: i
     module_items = []
     mod_texts = files.read_many(central_files[:modules])
     for path in central_files[:modules]:
-        summary = summaries.get(("module", path))
-        used_model |= bool(summary)
-        if not summary and (text := mod_texts.get(path)):
-            summary = module_doc(path, text)
+        text = mod_texts.get(path)
+        summary = module_doc(path, text) if text else ""  # the authors' words first, then the model's
+        if not summary and (summary := summaries.get(("module", path), "")):
+            used_model = True
         module_items.append(Item(path, repo, path, 1, summary or "", "module"))
     symbol_items = []
     shown = [s for s in rmap.symbols if not is_peripheral(s.path)]
@@ -770,14 +770,11 @@ def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: i
         symbol_items.append(Item(short, repo, s.path, s.start_line, doc, s.kind))
     directories = []
     for d, count in map_directories(paths):
-        summary = summaries.get(("directory", d))
-        used_model |= bool(summary)
-        doc, doc_path, line = ("", "", 1)
-        if not summary:
-            doc, doc_path, line = _directory_doc(files, d, central_files)
+        doc, doc_path, line = directory_doc(files, d, central_files)
+        if not doc and (doc := summaries.get(("directory", d), "")):
+            used_model = True
         label = f"{count} file{'s' if count != 1 else ''}"
-        directories.append(Item(d + "/", repo, doc_path or d, line, f"({label}) {summary or doc}".rstrip(),
-                                "directory"))
+        directories.append(Item(d + "/", repo, doc_path or d, line, f"({label}) {doc}".rstrip(), "directory"))
     from app.people import people_for_repo
 
     people = [p.to_json() for p in people_for_repo(settings, repo, files.entry.source, central_files[:modules])]

@@ -222,7 +222,7 @@ def test_tour_reads_the_indexed_commit_not_the_work_tree(index, tmp_path):
 # -- model-written summaries -------------------------------------------------------------------------------------
 
 def test_summaries_are_written_once_and_regenerated_only_for_changed_items(tmp_path, embedder):
-    from app.summaries import cached_summaries, refresh_summaries
+    from app.summaries import cached_summaries, refresh_summaries, summary_targets
     from app.tour import build_tour
     from indexer.generations import IndexReader
     from indexer.pipeline import Indexer
@@ -231,34 +231,44 @@ def test_summaries_are_written_once_and_regenerated_only_for_changed_items(tmp_p
     from tests.test_llm import shared_chat_model
 
     model = shared_chat_model()
-    root = make_repo(tmp_path / "ledger", PY_PROJECT)
+    # Two items say nothing about themselves: a module without a docstring and a directory without docs.
+    undocumented = {"ledger/rates.py": "from ledger.books import Book\n\n\ndef convert(amount, rate):\n"
+                                       "    return Book().post({'amount': amount * rate})\n",
+                    "tools/report.py": "import sys\n\n\ndef report():\n    print(sys.argv)\n"}
+    root = make_repo(tmp_path / "ledger", {**PY_PROJECT, **undocumented})
     settings = Settings(home=tmp_path / "home")
     repo = RepoConfig(name="ledger", path=str(root))
     Indexer(settings, embedder=embedder).run([repo])
     with IndexReader(settings) as reader:
+        targets = {(t.kind, t.path) for t in summary_targets(settings, reader, "ledger")}
+        # Documented items keep their authors' words and cost no model call.
+        assert targets == {("module", "ledger/rates.py"), ("module", "tools/report.py"), ("directory", "tools")}
         first = refresh_summaries(settings, reader, ["ledger"], model)
-        assert first.generated >= 3 and first.reused == 0 and first.failed == 0
+        assert (first.generated, first.reused, first.failed) == (3, 0, 0)
         written = cached_summaries(settings, reader, "ledger")
         tour = build_tour(settings, reader, "ledger")
-    assert ("directory", "ledger") in written and ("module", "ledger/books.py") in written
+    assert set(written) == targets
+    assert all(text and len(text.split()) <= 60 and "\n" not in text for text in written.values())
     assert tour.summaries == "model"
-    assert {i.text: i.detail for i in tour.directories}["ledger/"].endswith(written[("directory", "ledger")])
-    assert all(len(text.split()) <= 60 and "\n" not in text for text in written.values())
+    assert {i.text: i.detail for i in tour.directories}["tools/"] == f"(1 file) {written[('directory', 'tools')]}"
+    assert {i.text: i.detail for i in tour.central_modules}["ledger/rates.py"] == written[("module",
+                                                                                           "ledger/rates.py")]
 
     with IndexReader(settings) as reader:
         again = refresh_summaries(settings, reader, ["ledger"], model)
-    assert (again.generated, again.reused) == (0, first.generated)  # nothing changed: no model call
+    assert (again.generated, again.reused) == (0, 3)  # nothing changed: no model call
 
-    (root / "ledger/books.py").write_text('"""Balances per account, kept in integer cents."""\n\n\nclass Book:\n'
-                                          '    def balance(self, name):\n        return 0\n')
-    commit_all(root, "books in cents")
+    (root / "ledger/rates.py").write_text("from ledger.books import Book\n\n\ndef convert(amount, rate):\n"
+                                          "    return Book().post({'amount': round(amount * rate)})\n\n\n"
+                                          "def inverse(rate):\n    return 1 / rate\n")
+    commit_all(root, "inverse rates")
     Indexer(settings, embedder=embedder).run([repo])
     with IndexReader(settings) as reader:
         third = refresh_summaries(settings, reader, ["ledger"], model)
         after = cached_summaries(settings, reader, "ledger")
-    # books.py's own summary and its directory's are new; the other modules' are reused.
-    assert 1 <= third.generated <= 2 and third.reused == first.generated - third.generated
-    assert after[("module", "ledger/cli.py")] == written[("module", "ledger/cli.py")]
+    # rates.py's material (its definitions) changed; tools/ and its module did not.
+    assert (third.generated, third.reused) == (1, 2)
+    assert after[("directory", "tools")] == written[("directory", "tools")]
 
 
 def test_summaries_off_means_extractive_and_no_model(index):
