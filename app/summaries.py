@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.repofiles import RepoFiles, first_sentence, module_doc
+from app.repofiles import RepoFiles, first_sentence, module_doc, symbol_doc
 from app.repomap import build_repo_map, is_peripheral
 from indexer.generations import IndexReader
 from indexer.settings import Settings
 
-PROMPT_VERSION = "3"
+PROMPT_VERSION = "4"
 MAX_MATERIAL_CHARS = 1100  # ~300 tokens of code text
 MAX_ANSWER_TOKENS = 48
 MODULES_PER_REPO = 8
@@ -138,10 +138,18 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
         doc = module_doc(path, text) if text else ""
         if doc:
             continue
-        signatures = [ln.strip() for ln in text.splitlines()
-                      if re.match(r"^\s{0,4}(export\s+)?(async\s+)?(def|class|func|function|interface|type|struct)\b",
-                                  ln)][:14]
-        material = f"File {path} in repository {repo}.\nDefinitions:\n" + "\n".join(signatures)
+        # Its most central definitions first, each with the first sentence of its own docstring or comment:
+        # a small model grounded in the authors' words invents less than one reading bare signatures.
+        lines = text.splitlines()
+        entries = []
+        for sym in [s for s in rmap.symbols if s.path == path and s.kind != "method"][:10]:
+            head = lines[sym.start_line - 1].strip() if 0 < sym.start_line <= len(lines) else sym.name
+            if head.startswith("@"):
+                head = next((ln.strip() for ln in lines[sym.start_line:sym.start_line + 5]
+                             if not ln.strip().startswith("@")), head)
+            sdoc = symbol_doc(lines, sym.start_line, sym.end_line, path)
+            entries.append(f"- {head[:100]}" + (f"  # {sdoc}" if sdoc else ""))
+        material = f"File {path} in repository {repo}. Its main definitions:\n" + "\n".join(entries)
         prompt = material[:MAX_MATERIAL_CHARS] + "\n\nIn one sentence, what is this file for?"
         targets.append(Target(repo, "module", path, prompt))
     for d, count in dirs:
