@@ -697,7 +697,8 @@ def directory_doc(files: RepoFiles, directory: str, central: list[str]) -> tuple
     direct = [p for p in paths if p.startswith(directory + "/") and p.count("/") == directory.count("/") + 1]
     candidates += [p for p in direct if p.endswith("package.json")]
     candidates += [p for p in direct if p.endswith((".py", ".go", ".ts", ".tsx", ".js", ".sql", ".sh"))][:6]
-    candidates += [p for p in direct if p.endswith((".md", ".rst"))][:3]
+    docs = [p for p in direct if p.endswith((".md", ".rst"))]
+    candidates += sorted(docs, key=lambda p: not p.rsplit("/", 1)[-1].startswith(("index.", "overview.")))[:3]
     texts = files.read_many(candidates)
     for p in candidates:
         text = texts.get(p)
