@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.repofiles import RepoFiles, first_sentence, module_doc, symbol_doc
-from app.repomap import build_repo_map, is_peripheral
+from app.repomap import is_peripheral
 from indexer.generations import IndexReader
 from indexer.settings import Settings
 
@@ -114,12 +114,13 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
     An item whose authors described it (README, docstring, package comment) keeps their words: they are
     better than a 0.5B model's paraphrase, and skipping them saves most of the model calls.
     """
-    from app.tour import directory_doc, map_directories
+    from app.tour import directory_doc, map_directories, repo_map
 
     files = RepoFiles(settings, reader, repo)
     assert reader.conn is not None
-    rmap = build_repo_map(reader.conn, repo)
+    rmap = repo_map(reader, repo)
     central = [f.path for f in rmap.files if not is_peripheral(f.path)]
+    position = {p: i for i, p in enumerate(central)}
     defs: dict[str, list[str]] = {}
     for path, name, kind in reader.conn.execute(
             "SELECT path, qualified_name, kind FROM definitions WHERE repo=? ORDER BY path, start_line", (repo,)):
@@ -131,7 +132,7 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
     dirs = map_directories(files.paths)
     for d, _count in dirs:
         inside = [p for p in files.paths if p.startswith(d + "/")]
-        docs_needed += sorted(inside, key=lambda p: central.index(p) if p in central else len(central))[:8]
+        docs_needed += sorted(inside, key=lambda p: position.get(p, len(central)))[:8]
     texts = files.read_many(sorted(set(docs_needed)))
     for path in central[:MODULES_PER_REPO]:
         text = texts.get(path, "")
@@ -156,7 +157,7 @@ def summary_targets(settings: Settings, reader: IndexReader, repo: str) -> list[
         if directory_doc(files, d, central)[0]:
             continue
         inside = [p for p in files.paths if p.startswith(d + "/")]
-        ranked = sorted(inside, key=lambda p: central.index(p) if p in central else len(central))[:8]
+        ranked = sorted(inside, key=lambda p: position.get(p, len(central)))[:8]
         lines = [f"Directory {d}/ of repository {repo} has {count} files. The main ones:"]
         for p in ranked:
             text = texts.get(p, "")

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from app.repofiles import RepoFiles, first_sentence, module_doc, symbol_doc
-from app.repomap import build_repo_map, is_peripheral
+from app.repomap import RepoMap, build_repo_map, is_peripheral
 from indexer.generations import IndexReader
 from indexer.settings import Settings
 
@@ -718,6 +718,24 @@ def directory_doc(files: RepoFiles, directory: str, central: list[str]) -> tuple
     return "", first, 1
 
 
+_MAPS: dict[tuple[str, str], RepoMap] = {}
+
+
+def repo_map(reader: IndexReader, repo: str) -> RepoMap:
+    """The repository map of the reader's generation, computed once per process (a generation never changes).
+
+    A large repository (sympy: 40k definitions, 570k references) takes seconds; the UI and the MCP server
+    show tours many times.
+    """
+    assert reader.generation is not None and reader.conn is not None
+    key = (str(reader.generation.path), repo)
+    if key not in _MAPS:
+        if len(_MAPS) > 32:
+            _MAPS.clear()
+        _MAPS[key] = build_repo_map(reader.conn, repo)
+    return _MAPS[key]
+
+
 # -- the tour ---------------------------------------------------------------------------------------------------
 
 def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: int = 8, symbols: int = 12,
@@ -742,7 +760,7 @@ def build_tour(settings: Settings, reader: IndexReader, repo: str, *, modules: i
             about = Item(text, repo, readme, line, kind="readme")
     if about is None:
         about = _declared_description(files)
-    rmap = build_repo_map(reader.conn, repo)
+    rmap = repo_map(reader, repo)
     central_files = [f.path for f in rmap.files if not is_peripheral(f.path)]
     used_model = False
     module_items = []

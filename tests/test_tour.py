@@ -154,7 +154,7 @@ def test_go_project_tour(index):
 def test_example_shop_central_symbols_are_the_ones_people_name(index):
     tour = _tour(index, "shop")
     top = [i.text for i in tour.central_symbols]
-    assert top[:4] == ["OrderService", "Cart", "InventoryService", "Database"]
+    assert top[0] == "OrderService" and set(top[:4]) == {"OrderService", "Cart", "InventoryService", "Database"}
     assert {"PaymentGateway", "create_app"} <= set(top[:8])
     assert [i.text for i in tour.central_modules[:3]] == ["api/orders.py", "web/src/cart.ts", "api/inventory.py"]
     assert tour.central_modules[0].detail == "Orders: creation, payment, cancellation and refunds."
