@@ -2,7 +2,8 @@
 
 An agent on a new hire's machine (an IDE assistant) calls `search`, `symbol` (definition and references),
 `ask` (a grounded answer from the local model) and `tour`, and gets the same repositories the person would see
-in the web UI: the same access rules (settings.access, resolved for `--user`) are applied to every call. The
+in the web UI: the same access rules (settings.access, resolved for `--user`) are applied to every call. As in
+the other commands, no `--user` means the local operator, who can read the index files anyway: unrestricted. The
 index is opened on the first call and follows newly published generations; the model loads on the first `ask`.
 Tools return JSON-able dicts; a failure the caller can fix (unknown or hidden repository, no index yet) is a
 tool error with a one-line message, never a traceback.
@@ -86,7 +87,7 @@ class _Backend:
     def repos(self, requested: list[str] | None) -> list[str]:
         """The repositories a call may read: the requested ones if visible, else all visible ones."""
         indexed = [r.name for r in self.reader().manifest.repos()]
-        allowed = allowed_repos(self.settings, self.user)
+        allowed = None if self.user is None else allowed_repos(self.settings, self.user)
         visible = indexed if allowed is None else [r for r in indexed if r in allowed]
         if not requested:
             if not visible:

@@ -84,8 +84,11 @@ def test_access_rules_follow_the_user(indexed):
     home, config = indexed
     _, (admin_sym,) = _call(home, config, "root", [("symbol", {"name": "open_vault"})])
     assert [d["repo"] for d in _json(admin_sym)["definitions"]] == ["secret"]
-    _, (nobody,) = _call(home, config, None, [("search", {"query": "vault"})])
-    assert nobody.is_error and "no repository is visible" in nobody.content[0].text
+    _, (nobody,) = _call(home, config, "ghost", [("search", {"query": "vault"})])
+    assert nobody.is_error and "no repository is visible to user 'ghost'" in nobody.content[0].text
+    # No --user: the local operator, as in `dayone search` (they can read the index files anyway).
+    _, (operator,) = _call(home, config, None, [("repositories", {})])
+    assert [r["name"] for r in _json(operator)["repositories"]] == ["secret", "shop"]
 
 
 @pytest.mark.slow
