@@ -426,6 +426,53 @@ def hash_password(
         raise _fail("an empty password is not allowed")
     sys.stdout.write(f"{name}:{PasswordHasher().hash(password)}\n")
 
+def tour(
+    repo: Annotated[str, typer.Argument(help="an indexed repository's name (see `dayone status`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the tour as JSON")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh-summaries", help="first write the model summaries this "
+                                          "repository lacks (normally done after `dayone index`)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A tour of an indexed repository: what it is, how to build/test/run it, entry points, where to start."""
+    from app.llm import ModelError
+    from app.modelfiles import ModelFileError
+    from app.summaries import refresh_summaries
+    from app.tour import build_tour
+
+    try:
+        settings = _settings(config)
+        with IndexReader(settings) as reader:
+            if repo not in {r.name for r in reader.manifest.repos()}:
+                known = ", ".join(r.name for r in reader.manifest.repos()) or "none"
+                raise ConfigError(f"no indexed repository is named {repo!r} (indexed: {known})")
+            if refresh and settings.tour.summaries:
+                done = refresh_summaries(settings, reader, [repo],
+                                         progress=lambda line: err.print(line, highlight=False, markup=False))
+                err.print(f"summaries: {done.generated} written, {done.reused} reused, {done.failed} failed in "
+                          f"{done.seconds:.1f}s", highlight=False)
+            result = build_tour(settings, reader, repo)
+    except (*USER_ERRORS, ModelError, ModelFileError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return
+    sys.stdout.write(result.to_text())
+
+
+@app.command()
+def mcp(
+    user: Annotated[str | None, typer.Option("--user", help="whose access rules apply (settings.access)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the index to coding agents over MCP (stdio): search, symbol, ask, tour, repositories."""
+    from app.mcp_server import serve_stdio
+
+    try:
+        settings = _settings(config)
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+    serve_stdio(settings, user)
+
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
