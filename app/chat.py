@@ -152,6 +152,17 @@ class ChatService:
         with self._lock:
             self._current()
 
+    def after_reindex(self) -> None:
+        """A reindex published: open the new index, then write the tour summaries for what changed, on the
+        shared model (between answers) so the nightly run needs no second copy of it in memory."""
+        from app.summaries import refresh_summaries
+
+        self.refresh()
+        if not self.settings.tour.summaries:
+            return
+        with self._model_lock, IndexReader(self.settings) as reader:
+            refresh_summaries(self.settings, reader, model=self.model)
+
     def status(self) -> IndexStatus:
         with self._lock:
             answerer = self._current()
@@ -174,6 +185,42 @@ class ChatService:
             self._active += 1
         try:
             return answerer.search.search(query, k=k, repos=repos, languages=languages or None)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    # -- onboarding ------------------------------------------------------------------------------------------
+    def people(self, answer: Answer, limit: int = 4) -> list[dict]:
+        """People to ask about the files an answer cites: recent authors from git history, and CODEOWNERS."""
+        from app.people import people_for_repo
+
+        by_repo: dict[str, list[str]] = {}
+        for src in answer.citations:
+            by_repo.setdefault(src.repo, [])
+            if src.path not in by_repo[src.repo]:
+                by_repo[src.repo].append(src.path)
+        with self._lock:
+            answerer = self._current()
+            sources = {r: (e.source if (e := answerer.reader.manifest.repo(r)) else "") for r in by_repo} \
+                if answerer else {}
+        found: list[dict] = []
+        for repo, paths in by_repo.items():
+            if sources.get(repo):
+                found += [{**p.to_json(), "repo": repo} for p in people_for_repo(self.settings, repo, sources[repo],
+                                                                                  paths, limit=limit)]
+        return sorted(found, key=lambda p: -p["score"])[:limit]
+
+    def tour(self, repo: str) -> Any:
+        """The repository tour (app/tour.py) over the current index; None without an index."""
+        from app.tour import build_tour
+
+        with self._lock:
+            answerer = self._current()
+            if answerer is None:
+                return None
+            self._active += 1
+        try:
+            return build_tour(self.settings, answerer.reader, repo)
         finally:
             with self._lock:
                 self._active -= 1
@@ -236,6 +283,10 @@ class ChatService:
         """A cleared chat starts a new conversation."""
         with self._lock:
             self._sessions.pop(session_id, None)
+
+    def last_answer(self, session_id: str) -> Answer | None:
+        session = self._sessions.get(session_id)
+        return session.answers[-1] if session is not None and session.answers else None
 
     def record_feedback(self, session_id: str, answer_text: str, vote: str, user: str | None) -> bool:
         """Store a vote on the session's answer whose text the browser shows (the newest one if repeated)."""

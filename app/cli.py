@@ -131,6 +131,7 @@ def index(
     if result.repos and len(result.failed) == len(result.repos) and len(result.repos) == 1:
         raise _fail(result.failed[0].error or "indexing failed")
     _print_summary(result, verbose)
+    _refresh_summaries(settings, result)
     if all_repos:  # the cron entry: one greppable line per repository for the logs
         for r in result.repos:
             sys.stderr.write(repo_log_line(r) + "\n")
@@ -138,6 +139,29 @@ def index(
         for r in result.failed:
             sys.stderr.write(f"error: {' '.join((r.error or '').split())}\n")
         raise typer.Exit(1)
+
+
+def _refresh_summaries(settings: Settings, result) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    """Model-written tour summaries for what changed (cached by content hash: unchanged items cost nothing).
+
+    A missing or broken model only costs the summaries: the index is already published, so this warns.
+    """
+    changed = [r.name for r in result.repos if not r.error and (r.added or r.changed or r.deleted)]
+    if not settings.tour.summaries or not result.generation or not changed:
+        return
+    from app.llm import ModelError
+    from app.modelfiles import ModelFileError
+    from app.summaries import refresh_summaries
+
+    try:
+        with IndexReader(settings) as reader, err.status("writing tour summaries…") if err.is_terminal \
+                else contextlib.nullcontext():
+            done = refresh_summaries(settings, reader, changed)
+    except (*USER_ERRORS, ModelError, ModelFileError) as exc:
+        err.print(f"[yellow]warning:[/] tour summaries skipped: {exc}", highlight=False)
+        return
+    err.print(f"tour summaries: {done.generated} written, {done.reused} reused, {done.failed} failed in "
+              f"{done.seconds:.1f}s", highlight=False)
 
 
 def _select_repos(settings: Settings, targets: list[str], name: str | None, all_repos: bool) -> list[RepoConfig]:
@@ -391,7 +415,7 @@ def serve(
                          access=serving_access(settings, host))
         # The nightly reindex runs here when this process owns the embedded store; with a Qdrant server,
         # cron runs `dayone index --all` and this server picks up each new generation on the next question.
-        scheduler = ReindexScheduler(settings, on_published=lambda _generation: service.refresh(),
+        scheduler = ReindexScheduler(settings, on_published=lambda _generation: service.after_reindex(),
                                      embedder=embedder)
     except (*USER_ERRORS, ModelError, ModelFileError) as exc:
         raise _fail(str(exc)) from None

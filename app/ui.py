@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,6 +116,72 @@ def render_hits(hits: list[SearchHit], code_url: str, commits: dict[str, str | N
     answer = Answer(question="", standalone_question="", text="", raw_text="", citations=sources,
                     cited_numbers=[s.number for s in sources], sources=sources, flagged=[])
     return render_sources(answer, code_url, commits)
+
+
+def render_people(people: list[dict]) -> str:
+    """"People to ask" under an answer: names and emails from git history and CODEOWNERS only."""
+    if not people:
+        return ""
+    lines = []
+    for p in people:
+        who = f"{p['name']} <{p['email']}>" if p.get("email") else p["name"]
+        if p.get("commits"):
+            what = f"{p['commits']} commits, last {p['last_change']}"
+        else:
+            what = "CODEOWNERS " + "; ".join(p.get("codeowner_rules") or [])
+        lines.append(f"- {_md(who)}: {_md(what)}")
+    return "**People to ask** about these files:\n" + "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Text from git or a repository, shown literally inside Markdown."""
+    return html.escape(text).replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_") \
+        .replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
+
+
+def render_tour(tour: Any, code_url: str) -> str:
+    """The tour as HTML: every item escaped, its location shown (and linked when a code host is configured)."""
+    if tour is None:
+        return "<div class='dayone-tour'>No index yet.</div>"
+
+    def where(item: Any) -> str:
+        location = f"{item.repo}:{item.path}:{item.line}"
+        src = Source(number=0, repo=item.repo, path=item.path, start_line=item.line, end_line=item.line,
+                     symbol="", kind="", language="", text="")
+        url = code_link(code_url, src, tour.commit)
+        text = html.escape(location)
+        return (f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>{text}</a>"
+                if url else f"<span class='location'>{text}</span>")
+
+    def items(title: str, entries: list, *, numbered: bool = False) -> str:
+        if not entries:
+            return ""
+        rows = []
+        for item in entries:
+            detail = f"<div class='detail'>{html.escape(item.detail)}</div>" if item.detail else ""
+            kind = f"<span class='kind'>{html.escape(item.kind)}</span> " if item.kind and not numbered else ""
+            rows.append(f"<li>{kind}<code>{html.escape(item.text)}</code> {where(item)}{detail}</li>")
+        tag = "ol" if numbered else "ul"
+        return f"<h4>{html.escape(title)}</h4><{tag}>{''.join(rows)}</{tag}>"
+
+    parts = [f"<div class='dayone-tour' data-repo='{html.escape(tour.repo, quote=True)}'>",
+             f"<h3>Tour of {html.escape(tour.repo)}"
+             + (f" at {html.escape(tour.commit[:10])}" if tour.commit else "") + "</h3>"]
+    if tour.about:
+        parts.append(f"<h4>What it is</h4><p>{html.escape(tour.about.text)} {where(tour.about)}</p>")
+    commands = [item for cat in ("build", "test", "run") for item in tour.commands.get(cat, [])]
+    for item in commands:
+        item.kind = item.kind or next(c for c in ("build", "test", "run") if item in tour.commands.get(c, []))
+    parts.append(items("Build, test, run", commands))
+    parts.append(items("Entry points", tour.entry_points))
+    parts.append(items("Start reading here (most central modules)", tour.central_modules, numbered=True))
+    parts.append(items("Central symbols", tour.central_symbols, numbered=True))
+    parts.append(items("Directory map", tour.directories))
+    if tour.people:
+        parts.append("<h4>People to ask</h4><ul>" + "".join(
+            f"<li>{html.escape(p['name'])}" + (f" &lt;{html.escape(p['email'])}&gt;" if p.get("email") else "")
+            + "</li>" for p in tour.people) + "</ul>")
+    return "".join(parts) + "</div>"
 
 
 def render_flags(answer: Answer | None) -> str:
@@ -257,7 +324,7 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
         status = service.status()
         return {r.name: r.commit for r in status.repos}
 
-    def on_load(request: gr.Request) -> tuple[Any, Any, str]:
+    def on_load(request: gr.Request) -> tuple[Any, Any, str, Any]:
         status = service.status()
         allowed = allowed_for(user_of(request))
         repos = [r.name for r in status.repos if allowed is None or r.name in allowed]
@@ -266,7 +333,7 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                                  status.definitions, status.references,
                                  [r for r in status.repos if r.name in repos], status.languages)
         return (gr.update(choices=repos, value=[]), gr.update(choices=status.languages, value=[]),
-                render_status(status))
+                render_status(status), gr.update(choices=repos, value=repos[0] if repos else None))
 
     def respond(message: str, history: list[dict], repos: list[str] | None, languages: list[str] | None,
                 request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
@@ -289,9 +356,22 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
             yield history, gr.skip(), panel, render_flags(event.answer)
 
     def do_search(text: str, repos: list[str] | None, languages: list[str] | None,
-                  request: gr.Request) -> tuple[str, list[dict]]:
+                  request: gr.Request) -> tuple[str, str]:
         hits = service.search(text or "", repos=narrow(repos, user_of(request)), languages=list(languages or []))
-        return render_hits(hits, settings.serve.code_url, commits()), [h.to_json() for h in hits]
+        return render_hits(hits, settings.serve.code_url, commits()), json.dumps([h.to_json() for h in hits])
+
+    def show_people(request: gr.Request) -> str:
+        answer = service.last_answer(request.session_hash or "anonymous")
+        return render_people(service.people(answer)) if answer is not None and answer.citations else ""
+
+    def do_tour(repo: str | None, request: gr.Request) -> str:
+        allowed = allowed_for(user_of(request))
+        if not repo or (allowed is not None and repo not in allowed):
+            return "<div class='dayone-tour'>Pick a repository.</div>"
+        try:
+            return render_tour(service.tour(repo), settings.serve.code_url)
+        except KeyError:
+            return f"<div class='dayone-tour'>{html.escape(repo)} is not in the index.</div>"
 
     def clear(request: gr.Request) -> tuple[list, str, str]:
         service.forget(request.session_hash or "anonymous")
@@ -322,6 +402,7 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                     gr.Examples(examples=[[q] for q in (examples or DEFAULT_EXAMPLES)], inputs=[question],
                                 label="First-day questions")
                     flags = gr.Markdown(elem_id="flags", elem_classes=["dayone-flags"])
+                    people = gr.Markdown(elem_id="people", elem_classes=["dayone-flags"])
                     new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
                 with gr.Column(scale=2):
                     with gr.Row():
@@ -338,22 +419,33 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                                        show_label=False, scale=8, elem_id="search-query")
                     find = gr.Button("Search", scale=1, elem_id="search-button")
                 results = gr.HTML(elem_id="search-results")
-                hits_json = gr.JSON(visible=False)
+                # The hits as a JSON string for API clients (`dayone search --json`'s hit schema). A string, because
+                # gradio_client would take any dict with a "path" key for a file to download.
+                hits_json = gr.Textbox(visible=False)
+            with gr.Tab("Tour", id="tour"):
+                gr.Markdown("New here? A tour of a repository: what it is, how to build, test and run it, its entry "
+                            "points, where to start reading, a directory map and people to ask.")
+                with gr.Row():
+                    tour_repo = gr.Dropdown(label="Repository", choices=[], elem_id="tour-repo", scale=4)
+                    show_tour = gr.Button("Show the tour", scale=1, elem_id="tour-button")
+                tour_html = gr.HTML(elem_id="tour")
             with gr.Tab("Index", id="index"):
                 status_md = gr.Markdown(elem_id="index-status")
                 reload_status = gr.Button("Refresh", size="sm")
 
-        demo.load(on_load, None, [repo_filter, lang_filter, status_md])
-        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md], api_name=False)
+        demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo])
+        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo], api_name=False)
+        show_tour.click(do_tour, [tour_repo], [tour_html], api_name="tour")
         inputs = [question, chatbot, repo_filter, lang_filter]
         outputs = [chatbot, question, sources, flags]
-        ask.click(respond, inputs, outputs, api_name="chat")
-        question.submit(respond, inputs, outputs, api_name=False)
+        ask.click(respond, inputs, outputs, api_name="chat").then(show_people, None, [people], api_name=False)
+        question.submit(respond, inputs, outputs, api_name=False).then(show_people, None, [people], api_name=False)
         find.click(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name="search",
                    concurrency_limit=4)
         query.submit(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name=False,
                      concurrency_limit=4)
-        new_chat.click(clear, None, [chatbot, sources, flags], api_name=False)
+        new_chat.click(clear, None, [chatbot, sources, flags], api_name=False).then(lambda: "", None, [people],
+                                                                                     api_name=False)
         chatbot.like(on_feedback, [chatbot], None, api_name=False)
     return demo
 

@@ -16,6 +16,9 @@ import pytest
 from indexer.offline import enforce_offline
 
 enforce_offline()
+# `dayone index` writes model summaries for the tour after each run; here that would load the LLM in every index
+# test. The summary tests switch it on explicitly.
+os.environ.setdefault("DAYONE_TOUR__SUMMARIES", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SHOP = ROOT / "examples" / "shop"

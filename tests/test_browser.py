@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -87,6 +88,14 @@ def test_a_question_streams_an_answer_with_sources_that_name_the_right_file(page
     # highlighted, not plain: pygments colours keywords
     assert first.locator("pre span").count() > 10
 
+    # People to ask: the authors git knows for the cited file (none in a checkout without history).
+    authors = subprocess.run(["git", "log", "--since=12 months ago", "--format=%an", "--", "api/orders.py"],
+                             cwd=EXAMPLE_SHOP, capture_output=True, text=True).stdout.split("\n")
+    authors = [a for a in authors if a]
+    if authors:
+        page.wait_for_selector("#people li", timeout=60000)
+        assert authors[0] in page.locator("#people").inner_text()
+
     # Feedback is stored on this machine with the question and its sources.
     page.locator("#chat button[aria-label='Like']").last.click()
     page.wait_for_timeout(1500)
@@ -128,3 +137,13 @@ def test_repository_text_is_shown_not_run(page):
     heads = " ".join(page.locator("#sources .dayone-source-head").all_inner_texts())
     assert "passwd" not in heads
     assert page.locator("#chat a[href*='passwd'], #sources a[href*='passwd']").count() == 0
+
+
+def test_the_tour_tab_shows_where_to_start(page):
+    page.get_by_role("tab", name="Tour").click()
+    page.locator("#tour-button").click()
+    page.wait_for_selector("#tour .dayone-tour[data-repo]", timeout=120000)
+    tour = page.locator("#tour").inner_text()
+    page.screenshot(path=str(SHOTS / "06-tour.png"), full_page=True)
+    assert "Tour of" in tour and "Start reading here" in tour
+    assert "OrderService" in tour and "shop:api/orders.py:" in tour

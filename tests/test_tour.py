@@ -236,7 +236,7 @@ def test_summaries_are_written_once_and_regenerated_only_for_changed_items(tmp_p
                                        "    return Book().post({'amount': amount * rate})\n",
                     "tools/report.py": "import sys\n\n\ndef report():\n    print(sys.argv)\n"}
     root = make_repo(tmp_path / "ledger", {**PY_PROJECT, **undocumented})
-    settings = Settings(home=tmp_path / "home")
+    settings = Settings(home=tmp_path / "home", tour={"summaries": True})
     repo = RepoConfig(name="ledger", path=str(root))
     Indexer(settings, embedder=embedder).run([repo])
     with IndexReader(settings) as reader:
@@ -285,3 +285,35 @@ def test_summaries_off_means_extractive_and_no_model(index):
     assert tour.summaries == "extractive"
     assert {i.text: i.detail for i in tour.directories}["worker/"].endswith(
         "Command worker delivers the emails the API queues in the email_jobs table.")
+
+
+def test_dayone_index_writes_summaries_for_what_changed(home, tmp_path, monkeypatch):
+    """The wiring: `dayone index` refreshes the tour summaries after publishing, and only for changed repos."""
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from app.summaries import cached_summaries
+    from indexer.generations import IndexReader
+    from indexer.settings import load_settings
+    from tests.conftest import commit_all
+    from tests.test_llm import llm_env
+
+    for key, value in llm_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DAYONE_TOUR__SUMMARIES", "true")
+    root = make_repo(tmp_path / "tools", {"README.md": "# Tools\n", "tools/report.py": "import sys\n\n\n"
+                                          "def report():\n    print(sys.argv)\n"})
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "tour summaries: " in result.stderr and " written" in result.stderr
+    with IndexReader(load_settings()) as reader:
+        assert cached_summaries(load_settings(), reader, "tools")
+    result = runner.invoke(app, ["index", str(root)])  # nothing changed: no model call, no summary line
+    assert result.exit_code == 0 and "tour summaries" not in result.stderr
+    monkeypatch.setenv("DAYONE_LLM__MODEL_PATH", str(tmp_path / "missing.gguf"))
+    (root / "tools" / "more.py").write_text("def more():\n    return 1\n")
+    commit_all(root)
+    result = runner.invoke(app, ["index", str(root)])  # a broken model costs the summaries, not the index
+    assert result.exit_code == 0, result.output
+    assert "warning: tour summaries skipped:" in result.stderr
