@@ -16,6 +16,7 @@ team would otherwise use. Everything runs from `dayone eval`:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -385,17 +386,28 @@ def indexed_files(settings: Settings, repo: str, root: Path) -> dict[str, str]:
 
 
 class _MemoEmbedder:
-    """The same question is embedded once per run, not once per ablation row (the model is deterministic)."""
+    """The same question is embedded once, not once per ablation row or rerun (the model is deterministic):
+    vectors are kept in memory and in $DAYONE_HOME/eval-cache/queries-<model>.json."""
 
-    _memo: dict[str, object] = {}
+    _memo: dict[str, list[float]] = {}
 
-    def __init__(self, inner: object):
+    def __init__(self, inner: object, cache: Path | None = None):
         self.inner = inner
+        self.cache = cache
+        if cache is not None and cache.is_file() and not self._memo:
+            with contextlib.suppress(ValueError):
+                self._memo.update(json.loads(cache.read_text()))
 
-    def embed_query(self, text: str) -> object:
+    def embed_query(self, text: str) -> list[float]:
         if text not in self._memo:
-            self._memo[text] = self.inner.embed_query(text)  # type: ignore[attr-defined]
+            vec = self.inner.embed_query(text)  # type: ignore[attr-defined]
+            self._memo[text] = [float(x) for x in vec]
         return self._memo[text]
+
+    def save(self) -> None:
+        if self.cache is not None:
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            self.cache.write_text(json.dumps(self._memo))
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
@@ -408,7 +420,9 @@ def run_ours(settings: Settings, questions: list[Question], spans: dict[str, lis
     from indexer.generations import IndexReader
 
     result = SystemResult(name)
-    embedder = _MemoEmbedder(load_embedder(settings.embedding.model_path or None, device=settings.embedding.device))
+    inner = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+    key = hashlib.sha256(str(getattr(inner, "path", "")).encode()).hexdigest()[:12]
+    embedder = _MemoEmbedder(inner, settings.home / "eval-cache" / f"queries-{key}.json")
     with IndexReader(settings) as reader:
         retriever = Retriever(reader, embedder, settings.search, **(ranking_options or {}))
         retriever.search("warm up", k=5)
@@ -419,6 +433,7 @@ def run_ours(settings: Settings, questions: list[Question], spans: dict[str, lis
             ranking = Ranking([Span(h.path, h.start_line, h.end_line) for h in hits], dt)
             result.per_question[q.id] = score(q, spans[q.id], ranking)
             result.seconds[q.id] = dt
+    embedder.save()
     return result
 
 
@@ -453,14 +468,15 @@ def run_llamaindex(settings: Settings, questions: list[Question], spans: dict[st
 
 
 def _ablations() -> dict[str, dict]:
-    """Each row switches one signal of our ranking off (app/retrieval.py RankingOptions); 'before' is the
-    hybrid search this work started from (dense + BM25 + exact names, per-unit fusion)."""
+    """One row per signal switched off (or, for those off by default, on) in app/retrieval.py RankingOptions;
+    'before' is the hybrid search this work started from (dense + BM25 + exact names, per-unit fusion)."""
     from app.retrieval import RankingOptions
 
-    rows = {f"- {f}": {"options": RankingOptions(**{f: False})}
-            for f in ("dense", "sparse", "symbols", "names", "paths", "files", "roles")}
-    rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(names=False, paths=False, files=False,
-                                                                        roles=False)}
+    rows = {f"- {f}": {"options": RankingOptions(**{f: False})} for f in ("dense", "sparse", "symbols", "paths",
+                                                                            "roles")}
+    rows |= {f"+ {f}": {"options": RankingOptions(**{f: True})} for f in ("names", "path_words", "files")}
+    rows["+ names, path_words, files"] = {"options": RankingOptions(names=True, path_words=True, files=True)}
+    rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(paths=False, roles=False)}
     return rows
 
 
