@@ -226,12 +226,14 @@ def _print_summary(result, verbose: bool) -> None:  # noqa: ANN001 - RunResult, 
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="a question, a description, or a name")],
+    query: Annotated[str | None, typer.Argument(help="a question, a description, or a name")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=200, help="number of hits")] = 10,
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="only this language (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {query, hits} as JSON")] = False,
     user: UserOpt = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL of {id, query, repo?}: one JSON line "
+                                               "{id, query, hits} per query, in one process")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
@@ -239,6 +241,13 @@ def search(
     from app.retrieval import Retriever
     from indexer.embedding import load_embedder
 
+    if batch is not None:
+        if query is not None:
+            raise _fail("give either QUERY or --batch FILE, not both")
+        _search_batch(batch, k, repo, lang, config, user)
+        return
+    if query is None:
+        raise _fail("missing QUERY (or --batch FILE.jsonl)")
     try:
         settings = _settings(config)
         repos = repos_for(settings, user, repo)  # [] matches nothing: the store filter fails closed
@@ -260,6 +269,55 @@ def search(
         snippet = h.text.strip().splitlines()[:3]
         for line in snippet:
             out.print("      " + line[:140], highlight=False, markup=False)
+
+
+def _read_batch(path: Path) -> list[dict]:
+    """Every line checked before any search runs, so a bad line costs nothing and names its line number."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    items = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise ConfigError(f"{path}:{n}: not a JSON object") from None
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
+            raise ConfigError(f"{path}:{n}: needs a non-empty string \"query\"")
+        repo = item.get("repo")
+        if repo is not None and not (isinstance(repo, str) or
+                                     (isinstance(repo, list) and all(isinstance(r, str) for r in repo))):
+            raise ConfigError(f"{path}:{n}: \"repo\" must be a string or a list of strings")
+        items.append(item)
+    return items
+
+
+def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | None,
+                  config: Path | None, user: str | None = None) -> None:
+    """`search --batch`: one process and one loaded model for a whole evaluation set."""
+    from app.access import repos_for
+    from app.retrieval import Retriever
+    from indexer.embedding import load_embedder
+
+    try:
+        settings = _settings(config)
+        items = _read_batch(path)
+        with IndexReader(settings) as reader:
+            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            retriever = Retriever(reader, embedder, settings.search)
+            for item in items:
+                item_repo = item.get("repo")
+                repos = [item_repo] if isinstance(item_repo, str) else item_repo or repo
+                repos = repos_for(settings, user, repos)  # --user's rights apply to every line
+                hits = retriever.search(item["query"], k=k, repos=repos, languages=lang)
+                sys.stdout.write(json.dumps({"id": item.get("id"), "query": item["query"],
+                                             "hits": [h.to_json() for h in hits]}, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+    except USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -496,6 +554,45 @@ def mcp(
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
     serve_stdio(settings, user)
+
+@app.command(name="eval")
+def eval_retrieval(
+    repo: Annotated[list[str] | None, typer.Option("--repo", help="only this pinned repository (repeatable)")] = None,
+    baselines: Annotated[bool, typer.Option(help="also run BM25 over files and plain llama-index")] = True,
+    ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
+    questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
+                                                   "*.jsonl (default: the repository's eval/)")] = None,
+    show_misses: Annotated[bool, typer.Option("--misses", help="list the questions each system misses at 5")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table."""
+    from app import evaluation as ev
+
+    def log(text: str) -> None:
+        err.print(text, highlight=False, markup=False)
+
+    try:
+        settings = _settings(config)
+        qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
+        results = [ev.run_ours(settings, qs, spans)]
+        if ablation:
+            for name, options in ev._ablations().items():
+                results.append(ev.run_ours(settings, qs, spans, name=name, ranking_options=options))
+        if baselines:
+            corpora = {r: ev.indexed_files(settings, r, roots[r]) for r in sorted({q.repo for q in qs})}
+            results.append(ev.run_bm25(qs, spans, corpora))
+            results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
+    except (*USER_ERRORS, ev.EvalError) as exc:
+        raise _fail(str(exc)) from None
+    rows = ev.table(results, qs)
+    if as_json:
+        sys.stdout.write(json.dumps([dict(zip(ev.HEADER, r, strict=True)) for r in rows]) + "\n")
+    else:
+        out.print(ev.format_table(rows), highlight=False, markup=False)
+    if show_misses:
+        for res in results:
+            err.print(f"{res.name} misses at 5: {' '.join(ev.misses(res, qs)) or '-'}", highlight=False)
 
 
 def main() -> None:

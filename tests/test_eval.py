@@ -1,0 +1,123 @@
+"""The retrieval evaluation: its questions' gold checks against the pinned sources, and its metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from app import evaluation as ev
+
+
+@pytest.fixture(scope="session")
+def pinned_roots(request) -> dict[str, Path]:
+    """The pinned codebases, fetched once with pip/npm into pytest's cache and reused by later runs."""
+    cache = Path(request.config.cache.mkdir("dayone-eval-sources"))
+    return ev.fetch_sources(ev.load_pins(), cache, log=lambda _m: None)
+
+
+def test_question_set_has_the_promised_shape():
+    qs = ev.load_questions()
+    pins = ev.load_pins()
+    assert len(qs) >= 80
+    assert {q.repo for q in qs} == {p.name for p in pins} and len(pins) >= 4
+    assert {p.registry for p in pins} == {"pypi", "npm"}
+    languages = {Path(f).suffix for q in qs for f in q.gold_files}
+    assert {".py", ".js"} <= languages
+    assert all(q.gold_files and q.gold_symbols and len(q.query) > 20 for q in qs)
+    # Most questions must not simply name the function they are about.
+    named = [q for q in qs if any(s.rsplit(".", 1)[-1] in q.query for s in q.gold_symbols)]
+    assert len(named) <= len(qs) // 2
+
+
+def test_every_gold_file_exists_and_every_gold_symbol_is_defined_there(pinned_roots):
+    assert ev.check_gold(ev.load_questions(), pinned_roots) == []
+
+
+def test_gold_check_reports_a_wrong_symbol_and_a_missing_file(pinned_roots):
+    bad = [ev.Question("x1", "click", "q", ("src/click/core.py",), ("Context.invoke", "Context.no_such_thing")),
+           ev.Question("x2", "click", "q", ("src/click/nowhere.py",), ("main",))]
+    problems = ev.check_gold(bad, pinned_roots)
+    assert any("x1" in p and "Context.no_such_thing" in p for p in problems)
+    assert any("x2" in p and "nowhere.py" in p for p in problems)
+    assert not any("Context.invoke " in p for p in problems)
+
+
+def test_gold_spans_are_the_definitions_lines(pinned_roots):
+    q = ev.Question("s", "itsdangerous", "q", ("src/itsdangerous/signer.py",), ("Signer.derive_key",))
+    spans, problems = ev.gold_spans(q, pinned_roots["itsdangerous"])
+    assert not problems and len(spans) == 1
+    lines = (pinned_roots["itsdangerous"] / "src/itsdangerous/signer.py").read_text().splitlines()
+    assert "def derive_key" in "\n".join(lines[spans[0].start - 1:spans[0].start + 1])
+
+
+def _tarball(path: Path, top: str, files: dict[str, str]) -> str:
+    with tarfile.open(path, "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_fetch_unpacks_a_pinned_archive_and_refuses_a_tampered_one(tmp_path):
+    root = tmp_path / "sources"
+    (root / "_archives").mkdir(parents=True)
+    digest = _tarball(root / "_archives" / "demo-1.0.tar.gz", "demo-1.0", {"demo/a.py": "def a():\n    pass\n"})
+    pin = ev.SourcePin("demo", "pypi", "demo", "1.0", "demo-1.0.tar.gz", "demo-1.0", digest)
+    out = ev.fetch_sources([pin], root, log=lambda _m: None)
+    assert (out["demo"] / "demo/a.py").read_text().startswith("def a")
+    assert not (out["demo"] / ".dayone-eval-pin").exists()  # nothing of ours inside the indexed tree
+
+    other = ev.SourcePin("other", "pypi", "other", "1.0", "other-1.0.tar.gz", "other-1.0", "0" * 64)
+    _tarball(root / "_archives" / "other-1.0.tar.gz", "other-1.0", {"x.py": "x = 1\n"})
+    with pytest.raises(ev.EvalError, match="sha256"):
+        ev.fetch_sources([other], root, log=lambda _m: None)
+
+
+def test_bad_question_line_names_file_and_line(tmp_path):
+    (tmp_path / "r.jsonl").write_text('{"id": "a", "repo": "r", "query": "q", "gold_files": [], '
+                                      '"gold_symbols": []}\n{"id": "b"}\n')
+    with pytest.raises(ev.EvalError, match=r"r\.jsonl:2"):
+        ev.load_questions(tmp_path)
+
+
+def test_scores_and_summary():
+    q = ev.Question("m", "r", "q", ("b.py",), ("f",))
+    spans = [ev.Span("b.py", 10, 20)]
+    ranking = ev.Ranking([ev.Span("a.py", 1, 5), ev.Span("a.py", 7, 9), ev.Span("b.py", 18, 30)])
+    s = ev.score(q, spans, ranking)
+    assert s.file_rank == 2 and s.symbol_hit is True  # distinct files: a.py, b.py
+    assert (s.hit(1), s.hit(5), s.rr) == (0.0, 1.0, 0.5)
+    miss = ev.score(q, spans, ev.Ranking([ev.Span("b.py", 21, 40)]))
+    assert miss.file_rank == 1 and miss.symbol_hit is False  # the right file, but lines beside the symbol
+    far = ev.score(q, spans, ev.Ranking([ev.Span(f"f{i}.py", 1, 1) for i in range(10)] + [ev.Span("b.py", 10, 10)]))
+    assert far.file_rank is None and far.rr == 0.0
+    summary = ev.summarize([s, miss, far], [0.01, 0.02, 0.03])
+    assert (summary.n, round(summary.hit5, 3), round(summary.mrr, 3), summary.p50_ms) == (3, 0.667, 0.5, 20.0)
+    assert round(summary.symbol10, 3) == 0.333
+
+
+def test_bm25_files_ranks_by_rare_terms_and_file_length():
+    engine = ev.BM25Files({
+        "a.py": "def parse(): pass\n",
+        "b.py": "def redirect(location):\n    return location\n",
+        "c.md": "parse " + "the long document " * 20,
+    })
+    assert engine.rank("redirect location") == ["b.py"]
+    assert engine.rank("parse") == ["a.py", "c.md"]  # same count, the long file is normalised down
+    assert engine.rank("nothing matches zzz") == []
+
+
+def test_table_has_each_repository_and_all():
+    qs = [ev.Question("1", "x", "q", ("a",), ("s",)), ev.Question("2", "y", "q", ("a",), ("s",))]
+    res = ev.SystemResult("sys", {"1": ev.Score(1, True), "2": ev.Score(None, False)}, {"1": 0.1, "2": 0.1})
+    rows = ev.table([res], qs)
+    assert [r[1] for r in rows] == ["x", "y", "all"]
+    assert rows[-1][3:8] == ["0.50", "0.50", "0.50", "0.50", "0.50"]
+    assert "| sys " in ev.format_table(rows) and json.dumps(rows)
