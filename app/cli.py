@@ -202,12 +202,12 @@ def search(
 ) -> None:
     """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
     from app.retrieval import Retriever
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     try:
         settings = _settings(config)
         with IndexReader(settings) as reader:
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
             hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repo, languages=lang)
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
@@ -239,7 +239,7 @@ def ask(
     from app.answering import Answerer
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     try:
         settings = _settings(config)
@@ -252,7 +252,7 @@ def ask(
             if unknown:
                 raise ConfigError(f"no indexed repository is named {unknown[0]!r} (indexed: "
                                   f"{', '.join(known) or 'none'})")
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
             with err.status("searching and reading the sources…") if live else contextlib.nullcontext():
                 stream = Answerer(reader, embedder, model, settings).ask(question, repos=repo)
                 pieces = iter(stream)
