@@ -5,8 +5,8 @@
 Phases, each in its own process so peak RSS is per phase:
   ours        full index (parse+chunk, embed, store split), no-op reindex, one-file-change reindex,
               search latency p50/p95 over 40 queries, peak RSS
-  raw         the embedding model's raw throughput (SentenceTransformer.encode, batch 64) on a random sample of
-              our own chunk texts: the ceiling on this CPU
+  raw         the embedding model's raw throughput (the configured backend's embed_documents, one call) on a
+              random sample of our own chunk texts: the ceiling on this CPU
   llamaindex  the plain llama-index pipeline: SimpleDirectoryReader + CodeSplitter + HuggingFaceEmbedding (same
               model) + QdrantVectorStore in qdrant-client local mode (on a subset: it is slow)
   compare     ours (onnx int8 and torch fp32 embedding) and the llama-index pipeline on the same subset, interleaved
@@ -139,12 +139,12 @@ def phase_ours(repo: Path, work: Path) -> dict:
 
 def phase_raw(repo: Path, sample: int) -> dict:
     from indexer.chunking import chunk_file
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
     from indexer.pipeline import embedding_text, sniff_content
-    from indexer.settings import RepoConfig
+    from indexer.settings import RepoConfig, load_settings
     from indexer.sources import open_snapshot
 
-    emb = load_embedder(None)
+    emb = embedder_for(load_settings())  # the backend the index uses (auto: int8 ONNX on CPU, torch on a GPU)
     texts = []
     with open_snapshot(RepoConfig(name="django", path=str(repo)), cache_dir=Path(tempfile.mkdtemp()),
                        max_file_bytes=1024 * 1024) as snap:
@@ -157,9 +157,9 @@ def phase_raw(repo: Path, sample: int) -> dict:
     texts = texts[:sample]
     emb.embed_documents(texts[:64])
     t0 = time.perf_counter()
-    emb.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    emb.embed_documents(texts)
     secs = time.perf_counter() - t0
-    return {"phase": "raw", "sample": len(texts), "seconds": round(secs, 1),
+    return {"phase": "raw", "model": emb.model_id, "sample": len(texts), "seconds": round(secs, 1),
             "chunks_per_s": round(len(texts) / secs, 1), "peak_rss_mb": round(rss_mb())}
 
 
