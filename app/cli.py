@@ -239,7 +239,7 @@ def search(
     """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
     from app.access import repos_for
     from app.retrieval import Retriever
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     if batch is not None:
         if query is not None:
@@ -252,7 +252,7 @@ def search(
         settings = _settings(config)
         repos = repos_for(settings, user, repo)  # [] matches nothing: the store filter fails closed
         with IndexReader(settings) as reader:
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
             hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repos, languages=lang)
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
@@ -300,13 +300,13 @@ def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | 
     """`search --batch`: one process and one loaded model for a whole evaluation set."""
     from app.access import repos_for
     from app.retrieval import Retriever
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     try:
         settings = _settings(config)
         items = _read_batch(path)
         with IndexReader(settings) as reader:
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
             retriever = Retriever(reader, embedder, settings.search)
             for item in items:
                 item_repo = item.get("repo")
@@ -335,7 +335,7 @@ def ask(
     from app.answering import Answerer
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     try:
         settings = _settings(config)
@@ -354,7 +354,7 @@ def ask(
             repos = repos_for(settings, user, repo)
             if repos is not None and not repos:
                 raise ConfigError(f"user {user!r} may see no indexed repository (see [access] in dayone.toml)")
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
             with err.status("searching and reading the sources…") if live else contextlib.nullcontext():
                 stream = Answerer(reader, embedder, model, settings).ask(question, repos=repos)
                 pieces = iter(stream)
@@ -458,7 +458,7 @@ def serve(
     from app.modelfiles import ModelFileError
     from app.scheduler import ReindexScheduler
     from app.ui import auth_options, create_app, serving_access
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
 
     try:
         settings = _settings(config)
@@ -467,7 +467,7 @@ def serve(
         auth_options(settings, host, insecure_no_auth)  # refuse an unauthenticated public bind before loading
         with err.status("loading the model…") if err.is_terminal else contextlib.nullcontext():
             model = load_chat_model(settings)
-            embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+            embedder = embedder_for(settings)
         service = ChatService(settings, model, embedder)
         web = create_app(service, host=host, insecure_no_auth=insecure_no_auth,
                          access=serving_access(settings, host))

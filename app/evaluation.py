@@ -416,11 +416,11 @@ class _MemoEmbedder:
 def run_ours(settings: Settings, questions: list[Question], spans: dict[str, list[Span]], *,
              name: str = "dayone", ranking_options: dict | None = None) -> SystemResult:
     from app.retrieval import Retriever
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
     from indexer.generations import IndexReader
 
     result = SystemResult(name)
-    inner = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+    inner = embedder_for(settings)
     key = hashlib.sha256(str(getattr(inner, "path", "")).encode()).hexdigest()[:12]
     embedder = _MemoEmbedder(inner, settings.home / "eval-cache" / f"queries-{key}.json")
     with IndexReader(settings) as reader:

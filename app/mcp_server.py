@@ -67,10 +67,9 @@ class _Backend:
 
     def embedder(self) -> Any:
         if self._embedder is None:
-            from indexer.embedding import load_embedder
+            from indexer.embedding import embedder_for
 
-            self._embedder = load_embedder(self.settings.embedding.model_path or None,
-                                           device=self.settings.embedding.device)
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     def model(self) -> Any:

@@ -32,7 +32,7 @@ FILLED = "How does a request to pay for an order reach the database?"
 def run_one(model: str, fill: int, threads: int) -> dict:
     from app.answering import Answerer
     from app.llm import load_chat_model
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
     from indexer.generations import IndexReader
     from indexer.settings import load_settings
 
@@ -43,7 +43,7 @@ def run_one(model: str, fill: int, threads: int) -> dict:
     t = time.perf_counter()
     chat = load_chat_model(settings)
     load_s = time.perf_counter() - t
-    embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
+    embedder = embedder_for(settings)
     results: dict = {"model": model, "load_s": round(load_s, 2), "threads": threads, "turns": []}
     with IndexReader(settings) as reader:
         def measure(conversation, label: str, question: str) -> None:

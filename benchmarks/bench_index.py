@@ -5,10 +5,16 @@
 Phases, each in its own process so peak RSS is per phase:
   ours        full index (parse+chunk, embed, store split), no-op reindex, one-file-change reindex,
               search latency p50/p95 over 40 queries, peak RSS
-  raw         the embedding model's raw throughput (SentenceTransformer.encode, batch 64) on a random sample of
-              our own chunk texts: the ceiling on this CPU
+  raw         the embedding model's raw throughput (the configured backend's embed_documents, one call) on a
+              random sample of our own chunk texts: the ceiling on this CPU
   llamaindex  the plain llama-index pipeline: SimpleDirectoryReader + CodeSplitter + HuggingFaceEmbedding (same
               model) + QdrantVectorStore in qdrant-client local mode (on a subset: it is slow)
+  compare     ours (onnx int8 and torch fp32 embedding) and the llama-index pipeline on the same subset, interleaved
+              over several rounds in fresh processes (the machine is shared: interleaving spreads the noise over
+              all three); model load excluded from every timing, ONNX export cached before the first round
+
+    python benchmarks/bench_index.py compare [--li-subset django/db/migrations] [--rounds 3]
+
 Results go to stdout as JSON lines and a table; docs/benchmarks.md keeps them.
 """
 
@@ -133,12 +139,12 @@ def phase_ours(repo: Path, work: Path) -> dict:
 
 def phase_raw(repo: Path, sample: int) -> dict:
     from indexer.chunking import chunk_file
-    from indexer.embedding import load_embedder
+    from indexer.embedding import embedder_for
     from indexer.pipeline import embedding_text, sniff_content
-    from indexer.settings import RepoConfig
+    from indexer.settings import RepoConfig, load_settings
     from indexer.sources import open_snapshot
 
-    emb = load_embedder(None)
+    emb = embedder_for(load_settings())  # the backend the index uses (auto: int8 ONNX on CPU, torch on a GPU)
     texts = []
     with open_snapshot(RepoConfig(name="django", path=str(repo)), cache_dir=Path(tempfile.mkdtemp()),
                        max_file_bytes=1024 * 1024) as snap:
@@ -151,9 +157,9 @@ def phase_raw(repo: Path, sample: int) -> dict:
     texts = texts[:sample]
     emb.embed_documents(texts[:64])
     t0 = time.perf_counter()
-    emb.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    emb.embed_documents(texts)
     secs = time.perf_counter() - t0
-    return {"phase": "raw", "sample": len(texts), "seconds": round(secs, 1),
+    return {"phase": "raw", "model": emb.model_id, "sample": len(texts), "seconds": round(secs, 1),
             "chunks_per_s": round(len(texts) / secs, 1), "peak_rss_mb": round(rss_mb())}
 
 
@@ -177,7 +183,7 @@ def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
     splitter = CodeSplitter(language="python", parser=get_parser("python"))
     nodes = splitter.get_nodes_from_documents(docs)
     parse_s = time.perf_counter() - t0
-    client = QdrantClient(path=str(work / "li-qdrant"))
+    client = QdrantClient(path=str(work / f"li-qdrant-{time.monotonic_ns()}"))
     store = QdrantVectorStore(client=client, collection_name="li")
     t1 = time.perf_counter()
     VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store))
@@ -185,14 +191,146 @@ def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
     total = time.perf_counter() - t0
     kb = sum(len(d.text.encode()) for d in docs) / 1024
     return {"phase": "llamaindex", "subset": subset, "files": len(docs), "chunks": len(nodes),
-            "source_kb_per_s": round(kb / total, 1),
+            "source_kb_per_s": round(kb / total, 2),
             "parse_s": round(parse_s, 1), "embed_store_s": round(embed_store_s, 1), "total_s": round(total, 1),
-            "chunks_per_s": round(len(nodes) / total, 1), "peak_rss_mb": round(rss_mb())}
+            "chunks_per_s": round(len(nodes) / total, 2), "peak_rss_mb": round(rss_mb())}
+
+
+def subset_repo(src: Path, subset: str, dst: Path) -> Path:
+    """A git repository holding only `subset`, at the same relative path, so chunk headers match a full index."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src / subset, dst / subset)
+    return git_copy(dst, dst.with_name(dst.name + "-git"))
+
+
+def phase_ours_only(repo: Path, work: Path, backend: str) -> dict:
+    """One fresh full index of `repo` with the given embedding backend; model load excluded, like llama-index."""
+    home = work / f"home-{backend}-{time.monotonic_ns()}"
+    os.environ["DAYONE_HOME"] = str(home)
+    os.environ["DAYONE_EMBEDDING__BACKEND"] = "torch" if backend == "torch" else "onnx"
+    os.environ["DAYONE_EMBEDDING__QUANTIZE"] = "false" if backend == "onnx-fp32" else "true"
+    os.environ["DAYONE_EMBEDDING__CACHE_DIR"] = str(work / "models")
+    from indexer.generations import IndexReader
+    from indexer.pipeline import Indexer
+    from indexer.settings import RepoConfig, load_settings
+
+    settings = load_settings()
+    cfg = RepoConfig(name="bench", path=str(repo))
+    indexer = Indexer(settings)
+    _ = indexer.embedder
+    if backend == "prepare":
+        return {"phase": "prepare", "model": indexer.embedder.model_id}
+    result = indexer.run([cfg])
+    with IndexReader(settings) as reader:
+        indexed = [p for p, e in reader.manifest.files("bench").items() if e.status == "indexed"]
+    kb = sum((repo / p).stat().st_size for p in indexed) / 1024
+    shutil.rmtree(home, ignore_errors=True)
+    return {"phase": backend, "files": len(indexed), "chunks": result.chunks_embedded,
+            "total_s": round(result.seconds, 1), "embed_s": round(result.embed_seconds, 1),
+            "chunks_per_s": round(result.chunks_embedded / result.seconds, 2),
+            "source_kb_per_s": round(kb / result.seconds, 2), "peak_rss_mb": round(rss_mb())}
+
+
+def phase_compare(repo: Path, subset: str, work: Path, rounds: int) -> None:
+    sub = subset_repo(repo, subset, work / "subset")
+    variants = ["onnx-int8", "torch", "llamaindex"]
+    # Export and quantize once, outside the timings (a real install pays this once, ~10 s).
+    subprocess.run([sys.executable, __file__, "one", "--variant", "prepare", "--repo", str(sub),
+                    "--work", str(work)], check=True, capture_output=True)
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for r in range(rounds):
+        order = variants[r % 3:] + variants[: r % 3]  # rotate, so no variant always runs first
+        for v in order:
+            load = os.getloadavg()[0]
+            cmd = [sys.executable, __file__, "one", "--variant", v, "--repo", str(sub), "--work", str(work),
+                   "--li-subset", subset]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            row = {**json.loads(out), "round": r + 1, "load1_before": round(load, 1)}
+            runs[v].append(row)
+            print(json.dumps(row), flush=True)
+    med = {v: {k: statistics.median(x[k] for x in rows) for k in ("chunks_per_s", "source_kb_per_s")}
+           for v, rows in runs.items()}
+    summary = {"subset": subset, "rounds": rounds, "median": med}
+    for v in ("onnx-int8", "torch"):
+        summary[f"{v}_vs_llamaindex_chunks"] = round(med[v]["chunks_per_s"] / med["llamaindex"]["chunks_per_s"], 2)
+        summary[f"{v}_vs_llamaindex_source_kb"] = round(
+            med[v]["source_kb_per_s"] / med["llamaindex"]["source_kb_per_s"], 2)
+        ratios = [a["source_kb_per_s"] / b["source_kb_per_s"] for a, b in zip(runs[v], runs["llamaindex"],
+                                                                               strict=True)]
+        summary[f"{v}_vs_llamaindex_source_kb_per_round"] = [round(x, 2) for x in ratios]
+    summary["onnx_int8_vs_torch_chunks"] = round(med["onnx-int8"]["chunks_per_s"] / med["torch"]["chunks_per_s"], 2)
+    print(json.dumps(summary), flush=True)
+
+
+QUALITY_QUERIES = {
+    "shop": ["where are orders paid", "send the order confirmation email", "reserve stock for an order",
+             "database schema for products", "refund a payment", "render the cart in the browser",
+             "how does the worker pick up jobs", "list products in a category", "OrderService", "check inventory"],
+    "dayone": ["how are files split into symbol chunks", "where is the embedding model loaded",
+               "crash-safe index generations", "reciprocal rank fusion of dense and sparse hits",
+               "skip binary and minified files", "BM25 tokenizer splits camelCase", "parse dayone.toml settings",
+               "command line search json output", "qualified name of a method", "lock the index folder"],
+    "migrations": ["how are migrations applied", "detect changes between model states", "AddField operation",
+                   "squash migrations", "migration graph dependencies", "rename a model",
+                   "serialize a default value for a migration file", "questioner asks for a default",
+                   "record applied migrations in the database", "RunPython reverse code"],
+}
+
+
+def phase_quality(repo: Path, work: Path, queries_for: str) -> dict:
+    """Torch fp32 against ONNX int8 on one repository: cosine per chunk and overlap of the top ten per query."""
+    import numpy as np
+
+    from app.retrieval import Retriever
+    from indexer.embedding import load_embedder
+    from indexer.generations import IndexReader
+    from indexer.pipeline import Indexer, embedding_text, sniff_content
+    from indexer.settings import RepoConfig, load_settings
+    from indexer.sources import open_snapshot
+
+    cfg = RepoConfig(name="q", path=str(repo))
+    embedders = {"torch": load_embedder(None, device="cpu"),
+                 "onnx-int8": load_embedder(None, backend="onnx", cache_dir=work / "models")}
+    texts = []
+    with open_snapshot(cfg, cache_dir=work / "snap", max_file_bytes=1024 * 1024) as snap:
+        from indexer.chunking import chunk_file
+
+        for f in snap.files:
+            data = snap.read(f.path)
+            if not sniff_content(data):
+                texts += [embedding_text(c) for c in chunk_file(f.path, data,
+                                                                count_tokens=embedders["torch"].count_tokens).chunks]
+    a, b = (e.embed_documents(texts) for e in embedders.values())
+    cos = (a * b).sum(axis=1)
+    tops: dict[str, dict[str, list]] = {}
+    for name, emb in embedders.items():
+        home = work / f"quality-{name}-{time.monotonic_ns()}"
+        os.environ["DAYONE_HOME"] = str(home)
+        settings = load_settings()
+        Indexer(settings, embedder=emb).run([cfg])
+        with IndexReader(settings) as reader:
+            r = Retriever(reader, emb, settings.search)
+            for q in QUALITY_QUERIES[queries_for]:
+                hybrid = [(h.path, h.symbol, h.start_line) for h in r.search(q, k=10)]
+                dense = [h.id for h in reader.store.dense_search(emb.embed_query(q), 10)]
+                tops.setdefault(q, {})[name] = [hybrid, dense]
+    hyb = [len(set(v["torch"][0]) & set(v["onnx-int8"][0])) / max(1, len(v["torch"][0])) for v in tops.values()]
+    den = [len(set(v["torch"][1]) & set(v["onnx-int8"][1])) / 10 for v in tops.values()]
+    top1 = [v["torch"][0][:1] == v["onnx-int8"][0][:1] for v in tops.values()]
+    return {"phase": "quality", "repo": queries_for, "chunks": len(texts), "cosine_mean": round(float(cos.mean()), 4),
+            "cosine_min": round(float(cos.min()), 4), "cosine_p1": round(float(np.percentile(cos, 1)), 4),
+            "queries": len(tops), "hybrid_overlap_at_10": round(statistics.mean(hyb), 3),
+            "dense_overlap_at_10": round(statistics.mean(den), 3), "same_top1": sum(top1)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["all", "ours", "raw", "llamaindex"])
+    ap.add_argument("phase", choices=["all", "ours", "raw", "llamaindex", "compare", "one", "quality"])
+    ap.add_argument("--queries", choices=sorted(QUALITY_QUERIES), default="shop", help="query set for quality")
+    ap.add_argument("--variant", choices=["onnx-int8", "onnx-fp32", "torch", "llamaindex", "prepare"],
+                    default="onnx-int8")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repo", type=Path, help="repository to index (default: Django 5.1 sdist, committed to git)")
     ap.add_argument("--li-subset", default="django/db", help="subfolder for the llama-index baseline")
     ap.add_argument("--raw-sample", type=int, default=3000)
@@ -218,6 +356,18 @@ def main() -> None:
             "ours_vs_llamaindex_chunks": round(ours["chunks_per_s"] / li["chunks_per_s"], 2),
             "ours_vs_llamaindex_source_kb": round(ours["source_kb_per_s"] / li["source_kb_per_s"], 2),
         }))
+        return
+    if args.phase == "quality":
+        print(json.dumps(phase_quality(args.repo or ROOT / "examples" / "shop", work, args.queries)))
+        return
+    if args.phase == "compare":
+        phase_compare(args.repo or ensure_django(), args.li_subset, work, args.rounds)
+        return
+    if args.phase == "one":
+        if args.variant == "llamaindex":
+            print(json.dumps(phase_llamaindex(args.repo, args.li_subset, work)))
+        else:
+            print(json.dumps(phase_ours_only(args.repo, work, args.variant)))
         return
     repo = args.repo or git_copy(ensure_django(), work / "django")
     if args.phase == "ours":

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from indexer import sparse
 from indexer.chunking import CHUNKER_VERSION, chunk_file
-from indexer.embedding import Embedder, default_model_path, load_embedder, model_identity
+from indexer.embedding import Embedder, embedder_for, embedder_identity, settings_model_path
 from indexer.generations import Generation, IndexDir, copy_manifest
 from indexer.languages import sniff_language
 from indexer.manifest import ChunkRow, FileEntry, Manifest, ManifestError, connect
@@ -152,20 +152,21 @@ class Indexer:
 
     # -- identity of a build: anything that changes vectors or chunk boundaries -------------------------
     def model_path(self) -> Path:
-        return Path(self.settings.embedding.model_path).expanduser() if self.settings.embedding.model_path \
-            else default_model_path()
+        return settings_model_path(self.settings)
 
     def build_key(self) -> str:
         s = self.settings.index
-        return (f"model={model_identity(self.model_path())};chunker={CHUNKER_VERSION};sparse={sparse.VERSION};"
+        # An embedder handed in (tests, benchmarks) names its own vectors; otherwise the settings decide,
+        # without loading the model, so a no-op run stays fast.
+        model = self._embedder.model_id if self._embedder is not None else embedder_identity(self.settings)
+        return (f"model={model};chunker={CHUNKER_VERSION};sparse={sparse.VERSION};"
                 f"tokens={s.max_chunk_tokens};window={s.text_window_lines};secrets={REDACTION_VERSION}")
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self.progress.message("loading the embedding model")
-            self._embedder = load_embedder(self.model_path(), device=self.settings.embedding.device,
-                                           batch_size=self.settings.embedding.batch_size)
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     # -- the run --------------------------------------------------------------------------------------

@@ -47,6 +47,14 @@ class EmbeddingSettings(BaseModel):
     model_path: str = ""
     batch_size: int = Field(default=64, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # auto: torch (sentence-transformers) on a GPU, onnxruntime on CPU, where int8 ONNX embeds ~2x faster.
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    # ONNX only: int8 dynamic quantization of the weight matrices (cosine ~0.995 to torch fp32).
+    quantize: bool = True
+    # ONNX only: intra-op threads; 0 lets onnxruntime use one per physical core.
+    threads: int = Field(default=0, ge=0)
+    # ONNX only: where the one-time export is cached; empty means $DAYONE_HOME/models.
+    cache_dir: str = ""
 
 
 class StoreSettings(BaseModel):

@@ -70,11 +70,13 @@ def embedder():
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, tmp_path_factory, monkeypatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("DAYONE_HOME", str(h))
     monkeypatch.delenv("DAYONE_CONFIG", raising=False)
     monkeypatch.delenv("DAYONE_QDRANT_URL", raising=False)
+    # The ONNX export of the model is made once per session, not once per private home.
+    monkeypatch.setenv("DAYONE_EMBEDDING__CACHE_DIR", str(tmp_path_factory.getbasetemp() / "onnx-models"))
     monkeypatch.chdir(tmp_path)
     return h
 
