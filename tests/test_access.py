@@ -125,8 +125,10 @@ def _queries(settings, n: int, seed: int = 6, hidden_repo: str = "payments") -> 
     ]
     queries: list[str] = []
     seen: set[str] = set()
-    while len(queries) < n:
-        q = makers[len(queries) % len(makers)]().strip()
+    attempt = 0
+    while len(queries) < n:  # round robin over the makers; one whose choices run out just yields to the next
+        q = makers[attempt % len(makers)]().strip()
+        attempt += 1
         if q and q not in seen:
             seen.add(q)
             queries.append(q)
