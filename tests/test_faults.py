@@ -78,7 +78,8 @@ sys.argv = ["dayone", *sys.argv[4:]]
 main()
 '''
 
-# (point, before/after, highest n to draw): every stage from taking the lock to deleting old generations.
+# (point, before/after, highest n to draw, or -n for exactly n): every stage from taking the lock to deleting old
+# generations.
 INJECTED = [
     ("collect_garbage", "after", 1),  # lock held, leftovers of earlier kills removed
     ("copy_manifest", "after", 1),  # new generation's manifest copied
@@ -96,7 +97,7 @@ INJECTED = [
     ("fsync_tree", "after", 1),  # publishing, before CURRENT moves
     ("replace-current", "before", 1),
     ("replace-current", "after", 1),  # published, old generations not yet collected
-    ("collect_garbage", "after", 2),
+    ("collect_garbage", "after", -2),  # negative: exactly the 2nd call (after publishing), not drawn
 ]
 
 
@@ -173,7 +174,7 @@ def _wait_for_lock(home: Path, pid: int, proc: subprocess.Popen, timeout: float 
 def test_kill_9_at_20_points_keeps_the_index_and_reruns_converge(scenario, embedder, monkeypatch, capsys):
     tmp, repo, cfg, before, target = scenario
     rng = random.Random(20)
-    plan = [(p, w, rng.randint(1, n)) for p, w, n in INJECTED]
+    plan = [(p, w, -n if n < 0 else rng.randint(1, n)) for p, w, n in INJECTED]
     plan += [("random-delay", "", 0)] * (N_KILLS - len(plan))
     rng.shuffle(plan)
     outcomes = []
