@@ -232,7 +232,7 @@ def test_full_disk_keeps_the_previous_index_and_says_so(scenario, embedder, monk
     if how == "full-tmpfs":
         used = sum(f.lstat().st_blocks * 512 for f in (tmp / "v1").rglob("*"))
         home.mkdir()
-        size = used + 8 * 2**20  # the old index fits, a new generation does not
+        size = used + 100 * 2**20  # the old index fits and opens, a new generation (its copy) does not
         if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(home)],
                                                capture_output=True).returncode != 0:
             pytest.skip("mounting a small tmpfs needs root")
