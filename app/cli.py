@@ -197,11 +197,13 @@ def _print_summary(result, verbose: bool) -> None:  # noqa: ANN001 - RunResult, 
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="a question, a description, or a name")],
+    query: Annotated[str | None, typer.Argument(help="a question, a description, or a name")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=200, help="number of hits")] = 10,
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="only this language (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {query, hits} as JSON")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="run every line of this file ('-': stdin) as a "
+                                               "query; prints one {query, hits} JSON object per line")] = None,
     user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -212,12 +214,24 @@ def search(
 
     try:
         settings = _settings(config)
+        if (query is None) == (batch is None):
+            raise ConfigError("give a QUERY or --batch FILE, not both or neither")
+        queries = [query] if query is not None else _batch_queries(batch)
         repos = repos_for(settings, user, repo)  # [] matches nothing: the store filter fails closed
         with IndexReader(settings) as reader:
             embedder = load_embedder(settings.embedding.model_path or None, device=settings.embedding.device)
-            hits = Retriever(reader, embedder, settings.search).search(query, k=k, repos=repos, languages=lang)
+            if batch is not None:
+                embedder = _BatchEmbedded(embedder, queries)
+            retriever = Retriever(reader, embedder, settings.search)
+            results = [(q, retriever.search(q, k=k, repos=repos, languages=lang)) for q in queries]
     except USER_ERRORS as exc:
         raise _fail(str(exc)) from None
+    if batch is not None:
+        for q, hits in results:
+            sys.stdout.write(json.dumps({"query": q, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
+            sys.stdout.write("\n")
+        return
+    hits = results[0][1]
     if as_json:
         sys.stdout.write(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
         sys.stdout.write("\n")
@@ -231,6 +245,29 @@ def search(
         snippet = h.text.strip().splitlines()[:3]
         for line in snippet:
             out.print("      " + line[:140], highlight=False, markup=False)
+
+
+def _batch_queries(path: Path) -> list[str]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read queries from {path}: {exc}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class _BatchEmbedded:
+    """The embedder with every batch query embedded in one pass: a thousand queries cost one model run."""
+
+    def __init__(self, embedder, queries: list[str]) -> None:
+        self._embedder = embedder
+        self._vectors = dict(zip(queries, embedder.embed_documents(queries), strict=True))
+
+    def embed_query(self, text: str):
+        vector = self._vectors.get(text)
+        return vector if vector is not None else self._embedder.embed_query(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._embedder, name)
 
 
 @app.command()
