@@ -125,8 +125,10 @@ def _queries(settings, n: int, seed: int = 6) -> list[str]:
     ]
     queries: list[str] = []
     seen: set[str] = set()
+    attempt = 0
     while len(queries) < n:
-        q = makers[len(queries) % len(makers)]().strip()
+        q = makers[attempt % len(makers)]().strip()  # by attempt: a maker out of new queries must not stall
+        attempt += 1
         if q and q not in seen:
             seen.add(q)
             queries.append(q)
