@@ -231,9 +231,9 @@ def search(
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="only this language (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {query, hits} as JSON")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL of {id, query, repo?} ('-': stdin): one "
+                                               "JSON line {id, query, hits} per query, in one process")] = None,
     user: UserOpt = None,
-    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL of {id, query, repo?}: one JSON line "
-                                               "{id, query, hits} per query, in one process")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Search the index: hybrid dense + BM25 + exact symbol names, at most two hits per file."""
@@ -274,11 +274,11 @@ def search(
 def _read_batch(path: Path) -> list[dict]:
     """Every line checked before any search runs, so a bad line costs nothing and names its line number."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     items = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -295,6 +295,22 @@ def _read_batch(path: Path) -> list[dict]:
     return items
 
 
+class _BatchEmbedded:
+    """The embedder with every batch query embedded in one pass: a thousand queries cost one model run."""
+
+    def __init__(self, embedder, queries: list[str]) -> None:  # noqa: ANN001 - an indexer Embedder
+        self._embedder = embedder
+        unique = list(dict.fromkeys(queries))
+        self._vectors = dict(zip(unique, embedder.embed_documents(unique), strict=True)) if unique else {}
+
+    def embed_query(self, text: str):  # noqa: ANN201 - the embedder's vector type
+        vector = self._vectors.get(text)
+        return vector if vector is not None else self._embedder.embed_query(text)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._embedder, name)
+
+
 def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | None,
                   config: Path | None, user: str | None = None) -> None:
     """`search --batch`: one process and one loaded model for a whole evaluation set."""
@@ -306,7 +322,7 @@ def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | 
         settings = _settings(config)
         items = _read_batch(path)
         with IndexReader(settings) as reader:
-            embedder = embedder_for(settings)
+            embedder = _BatchEmbedded(embedder_for(settings), [item["query"] for item in items])
             retriever = Retriever(reader, embedder, settings.search)
             for item in items:
                 item_repo = item.get("repo")

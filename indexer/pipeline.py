@@ -432,12 +432,13 @@ def _plan(snap: Snapshot, known: dict[str, FileEntry]) -> _Plan:
 WAL_RESERVE_BYTES = 64 * 1024 * 1024
 
 
-def _disk_bytes(path: Path) -> int:
-    """Bytes a folder really occupies (allocated blocks: the engine's sparse files count as what they use)."""
+def _apparent_bytes(path: Path) -> int:
+    """A folder's size as copying it costs: the engine's sparse, memory-mapped files are written out in full."""
     total = 0
     for f in path.rglob("*"):
         with contextlib.suppress(OSError):
-            total += f.lstat().st_blocks * 512
+            if f.is_file():
+                total += f.stat().st_size
     return total
 
 
@@ -456,7 +457,7 @@ def _write_failure(exc: BaseException) -> str:
 
 def _check_free_space(index_dir: Path, base: Generation | None, *, embedded: bool) -> None:
     """Refuse to start a generation the disk cannot hold: a clear error now beats a crash halfway."""
-    need = (_disk_bytes(base.path) * 3 // 2 if base is not None else 0) + (WAL_RESERVE_BYTES if embedded else 0)
+    need = (_apparent_bytes(base.path) if base is not None else 0) + (WAL_RESERVE_BYTES if embedded else 0)
     free = shutil.disk_usage(index_dir).free
     if free < need:
         raise StoreError(f"not enough free disk space under {index_dir}: a new index generation needs about "

@@ -135,6 +135,17 @@ def _queries(settings, n: int, seed: int = 6, hidden_repo: str = "payments") -> 
     return queries
 
 
+def _search_batch(queries: list[str], tmp_path, *extra: str) -> list[list[dict]]:
+    """`dayone search --batch FILE --json`: one CLI run, one JSON line per query."""
+    path = tmp_path / "queries.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "query": q}) + "\n" for i, q in enumerate(queries)))
+    result = runner.invoke(app, ["search", "--json", "-k", "10", "--batch", str(path), *extra])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == queries
+    return [line["hits"] for line in lines]
+
+
 def _search(query: str, *extra: str) -> list[dict]:
     result = runner.invoke(app, ["search", "--json", "-k", "10", *extra, "--", query])
     assert result.exit_code == 0, result.output
@@ -157,14 +168,13 @@ def test_allowed_repos_rules(two_repos):
     assert allowed_repos(open_settings, "stranger") is None  # no [access] configured: nobody is restricted
 
 
-def test_1000_queries_as_a_user_without_the_repository_return_nothing_from_it(two_repos, capsys):
+def test_1000_queries_as_a_user_without_the_repository_return_nothing_from_it(two_repos, tmp_path, capsys):
     settings = two_repos
     queries = _queries(settings, N_QUERIES)
     assert len(set(queries)) == N_QUERIES
     started = time.perf_counter()
     leaks, answered = [], 0
-    for q in queries:
-        hits = _search(q, "--user", "contractor")
+    for q, hits in zip(queries, _search_batch(queries, tmp_path, "--user", "contractor"), strict=True):
         answered += bool(hits)
         leaks += [(q, h["repo"], h["path"]) for h in hits if h["repo"] != "shop"]
     seconds = time.perf_counter() - started
@@ -173,19 +183,24 @@ def test_1000_queries_as_a_user_without_the_repository_return_nothing_from_it(tw
 
     # The same queries do reach the hidden repository for a user allowed to see it: without the filter they
     # would leak, so this test fails when the filter is removed.
-    sample = queries[:100]
-    reached = sum(any(h["repo"] == "payments" for h in _search(q, "--user", "alice")) for q in sample)
+    sample = queries[:200]
+    reached = sum(any(h["repo"] == "payments" for h in hits)
+                  for hits in _search_batch(sample, tmp_path, "--user", "alice"))
+    # One query at a time (no --batch) takes the same path.
+    for q in queries[:20]:
+        assert all(h["repo"] == "shop" for h in _search(q, "--user", "contractor"))
     assert reached > len(sample) // 2
     with capsys.disabled():
         print(f"\naccess: {N_QUERIES} queries as contractor in {seconds:.0f}s, {answered} with hits, "
               f"0 from payments; as alice {reached}/{len(sample)} reach payments")
 
 
-def test_removing_the_filter_is_caught(two_repos, monkeypatch):
-    queries = _queries(two_repos, 40)
+def test_removing_the_filter_is_caught(two_repos, tmp_path, monkeypatch):
+    queries = _queries(two_repos, 100)
     monkeypatch.setattr(access, "repos_for", lambda settings, user, requested: requested)
-    leaked = sum(any(h["repo"] == "payments" for h in _search(q, "--user", "contractor")) for q in queries)
-    assert leaked > 5
+    leaked = sum(any(h["repo"] == "payments" for h in hits)
+                 for hits in _search_batch(queries, tmp_path, "--user", "contractor"))
+    assert leaked > 20
 
 
 def test_hidden_repository_asked_for_by_name_and_unknown_users(two_repos):

@@ -211,7 +211,7 @@ def test_no_stored_payload_manifest_row_or_index_byte_holds_a_secret(vault):
     # Every byte under the index folder (shard segments, payload storage, WAL, manifest).
     for f in settings.index_dir.rglob("*"):
         if f.is_file():
-            raw = f.read_bytes().decode("latin-1")
+            raw = f.read_bytes().replace(b"\0", b"").decode("latin-1")  # mapped files are mostly zeros
             assert _leaks(raw) == [], f
     # Line numbers still point at the real file: redaction keeps the line count.
     for h in hits:
