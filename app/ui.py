@@ -406,10 +406,11 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
                     new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
                 with gr.Column(scale=2):
                     with gr.Row():
+                        # Custom values let API clients filter too; access rules narrow whatever is asked for.
                         repo_filter = gr.Dropdown(label="Repositories", multiselect=True, choices=[],
-                                                  elem_id="repo-filter")
+                                                  allow_custom_value=True, elem_id="repo-filter")
                         lang_filter = gr.Dropdown(label="Languages", multiselect=True, choices=[],
-                                                  elem_id="lang-filter")
+                                                  allow_custom_value=True, elem_id="lang-filter")
                     sources = gr.HTML(render_sources(None, "", {}), elem_id="sources", label="Sources")
             with gr.Tab("Search", id="search"):
                 gr.Markdown("Find code without the model: functions, classes and docs ranked by name, meaning and "
