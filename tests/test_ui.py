@@ -160,3 +160,24 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(home, embedder_model
     monkeypatch.setenv("DAYONE_SERVE__TRUSTED_PROXIES", "[]")
     with pytest.raises(ConfigError, match="needs serve.trusted_proxies"):
         create_app(ChatService(load_settings(), embedder_model[1], embedder_model[0]), host="0.0.0.0")
+
+
+def test_no_file_is_served_from_disk(home, embedder_model, tmp_path):
+    """The page shows indexed text (redacted) from the index only: no route reads a path from the request."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:do-not-serve\n")
+    server, thread, url = _serve(load_settings(), embedder_model)
+    opener = urllib.request.build_opener()
+    try:
+        for path in (f"/gradio_api/file={secret}", "/gradio_api/file=/etc/passwd", "/file=/etc/passwd",
+                     "/gradio_api/file=../../../../etc/passwd", "/gradio_api/file=%2e%2e/%2e%2e/etc/passwd",
+                     "/static/../../../../etc/passwd", "/assets/..%2f..%2f..%2fetc%2fpasswd"):
+            try:
+                with opener.open(url + path, timeout=30) as r:
+                    body = r.read().decode(errors="replace")
+                    assert "root:x:0:0" not in body, path
+            except urllib.error.HTTPError as exc:
+                assert exc.code in (403, 404, 400, 405), (path, exc.code)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
