@@ -524,6 +524,8 @@ def hash_password(
         raise _fail("an empty password is not allowed")
     sys.stdout.write(f"{name}:{PasswordHasher().hash(password)}\n")
 
+
+@app.command()
 def tour(
     repo: Annotated[str, typer.Argument(help="an indexed repository's name (see `dayone status`)")],
     as_json: Annotated[bool, typer.Option("--json", help="print the tour as JSON")] = False,

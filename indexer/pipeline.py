@@ -283,7 +283,13 @@ class Indexer:
                     except (StoreError, OSError, sqlite3.Error) as exc:
                         conn.rollback()
                         rr.error = f"{repo.name}: {exc}".splitlines()[0]
-                        _reconcile(repo.name, Manifest(conn), store)
+                        try:
+                            _reconcile(repo.name, Manifest(conn), store)
+                        except StoreError as gone:
+                            # A Qdrant server that went away cannot be checked now; the repositories that
+                            # finished are published, and the next run's orphan sweep tidies this one's points.
+                            if not (self.settings.store.qdrant_url and "is unreachable" in str(gone)):
+                                raise
                     rr.seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 store.flush()

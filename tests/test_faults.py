@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
+from indexer.embedding import embedder_for
 from indexer.generations import IndexDir, IndexReader
 from indexer.pipeline import Indexer
 from indexer.settings import RepoConfig, load_settings
@@ -117,13 +118,32 @@ def _state(settings) -> tuple[set[str], set[tuple]]:
 
 
 def _searchable(home: Path) -> bool:
-    result = runner.invoke(app, ["search", "--json", "handle case"], env={"DAYONE_HOME": str(home)})
+    result = runner.invoke(app, ["search", "--json", "handle case"],
+                           env={"DAYONE_HOME": str(home), "DAYONE_EMBEDDING__CACHE_DIR": str(_ONNX_CACHE)})
     return result.exit_code == 0 and bool(json.loads(result.stdout)["hits"])
+
+
+_ONNX_CACHE: Path | None = None
+
+
+def onnx_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp() / "onnx-models"  # the folder the `home` fixture uses too
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    """The embedder the `dayone index` children build with (settings' backend), so every run here shares one build
+    key: a child must continue the index it finds, not rebuild it because the test's vectors came from torch."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_EMBEDDING__CACHE_DIR", str(onnx_cache(tmp_path_factory)))
+        return embedder_for(load_settings())
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, embedder):
     """A published index of version 1 of a tiny repository, and a fresh build of version 2 to converge to."""
+    global _ONNX_CACHE
+    _ONNX_CACHE = onnx_cache(tmp_path_factory)
     tmp = tmp_path_factory.mktemp("faults")
     repo = make_repo(tmp / "r", {f"pkg/mod{i}.py": _module(i) for i in range(12)})
     cfg = RepoConfig(name="r", path=str(repo))
@@ -151,7 +171,9 @@ def scenario(tmp_path_factory, embedder):
 
 def _child(home: Path, repo: Path, point: str, when: str, nth: int, *extra: str,
            preexec=None) -> subprocess.Popen:
-    env = {**os.environ, "DAYONE_HOME": str(home), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # The exported embedding model lives outside the home under test (a full disk must hit the index, not it).
+    env = {**os.environ, "DAYONE_HOME": str(home), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "DAYONE_EMBEDDING__CACHE_DIR": str(_ONNX_CACHE)}
     env.pop("DAYONE_CONFIG", None)
     return subprocess.Popen([sys.executable, "-c", CHILD, point, when, str(nth), "index", str(repo), "--name", "r",
                              *extra], env=env, cwd=home.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
