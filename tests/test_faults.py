@@ -199,6 +199,15 @@ def test_kill_9_at_20_points_keeps_the_index_and_reruns_converge(scenario, embed
     plan = [(p, w, -n if n < 0 else rng.randint(1, n)) for p, w, n in INJECTED]
     plan += [("random-delay", "", 0)] * (N_KILLS - len(plan))
     rng.shuffle(plan)
+    # How long an unkilled run holds the lock here, so the random kills land inside a run on any machine.
+    calibration = tmp / "calibration"
+    shutil.copytree(tmp / "v1", calibration)
+    proc = _child(calibration, repo, "none", "", 0)
+    assert _wait_for_lock(calibration, proc.pid, proc)
+    started = time.perf_counter()
+    proc.communicate(timeout=600)
+    run_s = time.perf_counter() - started
+    shutil.rmtree(calibration)
     outcomes = []
     for i, (point, when, nth) in enumerate(plan):
         home = tmp / f"kill{i}"
@@ -208,7 +217,7 @@ def test_kill_9_at_20_points_keeps_the_index_and_reruns_converge(scenario, embed
 
             proc = _child(home, repo, "none", "", 0, *full)
             assert _wait_for_lock(home, proc.pid, proc)
-            time.sleep(rng.uniform(0.0, 4.0))
+            time.sleep(rng.uniform(0.0, 0.8 * run_s))
             proc.send_signal(signal.SIGKILL)
         else:
             full = ()
