@@ -163,6 +163,13 @@ class ChatService:
         with self._model_lock, IndexReader(self.settings) as reader:
             refresh_summaries(self.settings, reader, model=self.model)
 
+    def commits(self) -> dict[str, str | None]:
+        """Each repository's indexed commit, for code-host links: the manifest only, cheap on every answer
+        (`status()` also counts chunks and symbols)."""
+        with self._lock:
+            answerer = self._current()
+            return {r.name: r.commit for r in answerer.reader.manifest.repos()} if answerer else {}
+
     def status(self) -> IndexStatus:
         with self._lock:
             answerer = self._current()

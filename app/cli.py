@@ -351,6 +351,7 @@ def ask(
     from app.answering import Answerer
     from app.llm import ModelError, load_chat_model
     from app.modelfiles import ModelFileError
+    from app.repofiles import local_root
     from indexer.embedding import embedder_for
 
     try:
@@ -384,7 +385,7 @@ def ask(
                 for _ in pieces:
                     pass
             answer = stream.answer
-            roots = {r.name: _local_root(settings, r.name, r.source) for r in reader.manifest.repos()}
+            roots = {r.name: local_root(settings, r.name, r.source) for r in reader.manifest.repos()}
     except (*USER_ERRORS, ModelError, ModelFileError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -403,15 +404,6 @@ def ask(
     for flag in answer.flagged:
         what = "citation" if flag.kind == "citation" else "not in the index"
         err.print(f"[yellow]{what}:[/] {escape(flag.text)} ({escape(flag.reason)})", highlight=False)
-
-
-def _local_root(settings: Settings, name: str, source: str) -> Path | None:
-    """Where a repository's files are on this machine, for links: its path, or the clone of its URL."""
-    for candidate in (Path(source).expanduser() if source and "://" not in source else None,
-                      settings.repo_cache_dir / name):
-        if candidate is not None and candidate.is_dir():
-            return candidate.resolve()
-    return None
 
 
 @app.command()

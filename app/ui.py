@@ -321,8 +321,7 @@ def build_ui(service: ChatService, *, access: AccessFn | None = None,
         return restrict(allowed_for(user), list(selected) if selected else None)
 
     def commits() -> dict[str, str | None]:
-        status = service.status()
-        return {r.name: r.commit for r in status.repos}
+        return service.commits()
 
     def on_load(request: gr.Request) -> tuple[Any, Any, str, Any]:
         status = service.status()
