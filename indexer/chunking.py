@@ -32,7 +32,7 @@ from indexer.models import Chunk, Definition, FileChunks, Reference
 log = logging.getLogger(__name__)
 
 # Bump whenever chunk boundaries, texts or metadata change: the index is rebuilt when this differs.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 # Kinds that hold members: their chunk shows member signatures, and their members get chunks of their own.
 CONTAINER_KINDS = frozenset(
@@ -196,7 +196,11 @@ def _pieces_to_lines(pieces: Iterable[tuple[str, int]]) -> Lines:
     out: list[list] = []
     for piece, row in pieces:
         parts = piece.split("\n")
-        if out:
+        if out and out[-1][0] < row and out[-1][1].strip() and parts[0].strip():
+            # Code after a collapsed body on the body's last row (`} x = 1`): a line of its own, so the row a
+            # chunk claims is the row its text is on.
+            out.append([row, parts[0]])
+        elif out:
             if not out[-1][1].strip() and parts[0].strip():
                 out[-1][0] = row  # only indentation so far: the line belongs to the row its code comes from
             out[-1][1] += parts[0]

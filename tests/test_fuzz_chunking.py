@@ -9,6 +9,7 @@ must never raise, never change the line count, and be idempotent.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -20,7 +21,8 @@ from indexer.languages import _EXTENSIONS, _FILENAMES, CODE_LANGUAGES
 from indexer.secrets import redact, redact_file
 from tests.test_chunking import FUZZ_SEEDS, fuzz_input
 
-EXAMPLES = 60  # per language; 17+ languages, so ~1,300 files per run of this test
+# Per language; 24 languages, so ~1,400 files per run. FUZZ_EXAMPLES=1000 for a long hunt.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 
 
 def test_every_supported_language_has_a_fuzz_seed() -> None:
