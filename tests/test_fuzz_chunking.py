@@ -55,9 +55,10 @@ def assert_text_is_its_lines(path: str, data: bytes, max_tokens: int, window: in
         if c.part > 1:
             text_lines = text_lines[1:]  # the unit's signature or heading, repeated so the part says what it is
         for line in text_lines:
-            line = _STUB_START.sub("", _STUB_END.sub("", line))
-            # A stub can sit mid-line (Scala's `def f: Int = ...   // comment`): each side must be in the file.
+            # A stub can sit mid-line (Scala's `def f: Int = ...   // comment`, or `def f= ....` when the body
+            # ends before a full stop): each side must be in the file.
             for piece in _STUB_MID.split(line):
+                piece = _STUB_START.sub("", _STUB_END.sub("", piece))
                 if not piece.strip():
                     continue
                 assert piece in region or piece.replace("\ufffd", "") in region.replace("\ufffd", ""), (
@@ -100,3 +101,19 @@ def test_redaction_never_raises_keeps_lines_and_is_idempotent(parts: list[bytes]
     assert redacted.count("\n") == text.count("\n")
     again = redact(redacted, config_like=language not in ("python", "java"), prose=language in (None, "markdown"))
     assert again.text == redacted and not again.found
+
+
+# Inputs the fuzzer found (CI, 2026-11-26, and a long local hunt), kept as fixed cases so they run every time.
+FOUND = [
+    # Code after a member's closing brace on the brace's row: the impl's part claimed the member's first row.
+    ("store/src/lib.rs", b"impl Store {\n    /// Creates an empty store.\n    pub fn new() -> Self {\n"
+                         b"}        Store { items: HashMap::new() }\n    }\n}\n", 16, 1),
+    # A Scala body that ends before the row's full stop: `def l= ....` is the stub plus the rest of the row.
+    ("shop/Inventory.scala", b"class Warehouse(name: String) extends Stocked {\n  def l= Adds stock fdef or a sku.\n"
+                             b"  def add(sku: String, n: Int): Unit = {\n    items(sku) = 1\n  }\n}\n", 16, 1),
+]
+
+
+@pytest.mark.parametrize(("path", "data", "max_tokens", "window"), FOUND)
+def test_inputs_the_fuzzer_found(path: str, data: bytes, max_tokens: int, window: int) -> None:
+    assert_text_is_its_lines(path, data, max_tokens, window)
