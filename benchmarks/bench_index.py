@@ -14,6 +14,10 @@ Phases, each in its own process so peak RSS is per phase:
               all three); model load excluded from every timing, ONNX export cached before the first round
 
     python benchmarks/bench_index.py compare [--li-subset django/db/migrations] [--rounds 3]
+        [--variants onnx-int8,torch,llamaindex] [--py-only] [--li-batch 10]
+
+On a CUDA machine torch and llama-index's HuggingFaceEmbedding both run on the GPU; `llamaindex-b64` is the
+baseline with a batch of 64 instead of its default 10, so a GPU comparison is not won on a small default batch.
 
 Results go to stdout as JSON lines and a table; docs/benchmarks.md keeps them.
 """
@@ -72,10 +76,13 @@ def ensure_django(version: str = "5.1") -> Path:
 
 
 def git_copy(src: Path, dst: Path) -> Path:
-    """A company repository is a git repository: commit the sdist's files so sources read them from git."""
+    """A company repository is a git repository: commit the sdist's files so sources read them from git
+    (a plain folder where git is missing, as on a bare GPU machine: dayone indexes both)."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
+    if shutil.which("git") is None:
+        return dst
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@x"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A", "-f"], ["commit", "-q", "-m", "import"]):
@@ -163,7 +170,7 @@ def phase_raw(repo: Path, sample: int) -> dict:
             "chunks_per_s": round(len(texts) / secs, 1), "peak_rss_mb": round(rss_mb())}
 
 
-def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
+def phase_llamaindex(repo: Path, subset: str, work: Path, batch: int = 10) -> dict:
     from llama_index.core import Settings as LISettings
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
     from llama_index.core.node_parser import CodeSplitter
@@ -171,10 +178,13 @@ def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
     from llama_index.vector_stores.qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
 
-    from indexer.embedding import default_model_path
+    from indexer.embedding import settings_model_path
+    from indexer.settings import load_settings
 
     LISettings.llm = None
-    embed = HuggingFaceEmbedding(model_name=str(default_model_path()), device="cpu")
+    device = "cuda" if _cuda() else "cpu"
+    embed = HuggingFaceEmbedding(model_name=str(settings_model_path(load_settings())), device=device,
+                                 embed_batch_size=batch)
     LISettings.embed_model = embed
     t0 = time.perf_counter()
     docs = SimpleDirectoryReader(str(repo / subset), recursive=True, required_exts=[".py"]).load_data()
@@ -190,7 +200,8 @@ def phase_llamaindex(repo: Path, subset: str, work: Path) -> dict:
     embed_store_s = time.perf_counter() - t1
     total = time.perf_counter() - t0
     kb = sum(len(d.text.encode()) for d in docs) / 1024
-    return {"phase": "llamaindex", "subset": subset, "files": len(docs), "chunks": len(nodes),
+    name = "llamaindex" if batch == 10 else f"llamaindex-b{batch}"
+    return {"phase": name, "device": device, "subset": subset, "files": len(docs), "chunks": len(nodes),
             "source_kb_per_s": round(kb / total, 2),
             "parse_s": round(parse_s, 1), "embed_store_s": round(embed_store_s, 1), "total_s": round(total, 1),
             "chunks_per_s": round(len(nodes) / total, 2), "peak_rss_mb": round(rss_mb())}
@@ -204,7 +215,13 @@ def subset_repo(src: Path, subset: str, dst: Path) -> Path:
     return git_copy(dst, dst.with_name(dst.name + "-git"))
 
 
-def phase_ours_only(repo: Path, work: Path, backend: str) -> dict:
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def phase_ours_only(repo: Path, work: Path, backend: str, py_only: bool = False) -> dict:
     """One fresh full index of `repo` with the given embedding backend; model load excluded, like llama-index."""
     home = work / f"home-{backend}-{time.monotonic_ns()}"
     os.environ["DAYONE_HOME"] = str(home)
@@ -216,7 +233,7 @@ def phase_ours_only(repo: Path, work: Path, backend: str) -> dict:
     from indexer.settings import RepoConfig, load_settings
 
     settings = load_settings()
-    cfg = RepoConfig(name="bench", path=str(repo))
+    cfg = RepoConfig(name="bench", path=str(repo), include=["**/*.py"] if py_only else [])
     indexer = Indexer(settings)
     _ = indexer.embedder
     if backend == "prepare":
@@ -226,40 +243,43 @@ def phase_ours_only(repo: Path, work: Path, backend: str) -> dict:
         indexed = [p for p, e in reader.manifest.files("bench").items() if e.status == "indexed"]
     kb = sum((repo / p).stat().st_size for p in indexed) / 1024
     shutil.rmtree(home, ignore_errors=True)
-    return {"phase": backend, "files": len(indexed), "chunks": result.chunks_embedded,
+    device = "cuda" if backend == "torch" and _cuda() else "cpu"
+    return {"phase": backend, "device": device, "files": len(indexed), "chunks": result.chunks_embedded,
             "total_s": round(result.seconds, 1), "embed_s": round(result.embed_seconds, 1),
             "chunks_per_s": round(result.chunks_embedded / result.seconds, 2),
             "source_kb_per_s": round(kb / result.seconds, 2), "peak_rss_mb": round(rss_mb())}
 
 
-def phase_compare(repo: Path, subset: str, work: Path, rounds: int) -> None:
+def phase_compare(repo: Path, subset: str, work: Path, rounds: int, variants: list[str] | None = None,
+                  py_only: bool = False) -> None:
     sub = subset_repo(repo, subset, work / "subset")
-    variants = ["onnx-int8", "torch", "llamaindex"]
-    # Export and quantize once, outside the timings (a real install pays this once, ~10 s).
-    subprocess.run([sys.executable, __file__, "one", "--variant", "prepare", "--repo", str(sub),
-                    "--work", str(work)], check=True, capture_output=True)
+    variants = variants or ["onnx-int8", "torch", "llamaindex"]
+    if "onnx-int8" in variants:  # export and quantize once, outside the timings (an install pays this once, ~10 s)
+        subprocess.run([sys.executable, __file__, "one", "--variant", "prepare", "--repo", str(sub),
+                        "--work", str(work)], check=True, capture_output=True)
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for r in range(rounds):
-        order = variants[r % 3:] + variants[: r % 3]  # rotate, so no variant always runs first
+        order = variants[r % len(variants):] + variants[: r % len(variants)]  # rotate: no variant always first
         for v in order:
             load = os.getloadavg()[0]
             cmd = [sys.executable, __file__, "one", "--variant", v, "--repo", str(sub), "--work", str(work),
-                   "--li-subset", subset]
+                   "--li-subset", subset, *(["--py-only"] if py_only else [])]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             row = {**json.loads(out), "round": r + 1, "load1_before": round(load, 1)}
             runs[v].append(row)
             print(json.dumps(row), flush=True)
     med = {v: {k: statistics.median(x[k] for x in rows) for k in ("chunks_per_s", "source_kb_per_s")}
            for v, rows in runs.items()}
-    summary = {"subset": subset, "rounds": rounds, "median": med}
-    for v in ("onnx-int8", "torch"):
-        summary[f"{v}_vs_llamaindex_chunks"] = round(med[v]["chunks_per_s"] / med["llamaindex"]["chunks_per_s"], 2)
-        summary[f"{v}_vs_llamaindex_source_kb"] = round(
-            med[v]["source_kb_per_s"] / med["llamaindex"]["source_kb_per_s"], 2)
-        ratios = [a["source_kb_per_s"] / b["source_kb_per_s"] for a, b in zip(runs[v], runs["llamaindex"],
-                                                                               strict=True)]
-        summary[f"{v}_vs_llamaindex_source_kb_per_round"] = [round(x, 2) for x in ratios]
-    summary["onnx_int8_vs_torch_chunks"] = round(med["onnx-int8"]["chunks_per_s"] / med["torch"]["chunks_per_s"], 2)
+    summary: dict = {"subset": subset, "rounds": rounds, "median": med}
+    for v in (x for x in variants if not x.startswith("llamaindex")):
+        for li in (x for x in variants if x.startswith("llamaindex")):
+            summary[f"{v}_vs_{li}_chunks"] = round(med[v]["chunks_per_s"] / med[li]["chunks_per_s"], 2)
+            summary[f"{v}_vs_{li}_source_kb"] = round(med[v]["source_kb_per_s"] / med[li]["source_kb_per_s"], 2)
+            ratios = [a["source_kb_per_s"] / b["source_kb_per_s"] for a, b in zip(runs[v], runs[li], strict=True)]
+            summary[f"{v}_vs_{li}_source_kb_per_round"] = [round(x, 2) for x in ratios]
+    if "onnx-int8" in med and "torch" in med:
+        summary["onnx_int8_vs_torch_chunks"] = round(med["onnx-int8"]["chunks_per_s"] / med["torch"]["chunks_per_s"],
+                                                     2)
     print(json.dumps(summary), flush=True)
 
 
@@ -328,8 +348,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["all", "ours", "raw", "llamaindex", "compare", "one", "quality"])
     ap.add_argument("--queries", choices=sorted(QUALITY_QUERIES), default="shop", help="query set for quality")
-    ap.add_argument("--variant", choices=["onnx-int8", "onnx-fp32", "torch", "llamaindex", "prepare"],
-                    default="onnx-int8")
+    ap.add_argument("--variant", choices=["onnx-int8", "onnx-fp32", "torch", "llamaindex", "llamaindex-b64",
+                                          "prepare"], default="onnx-int8")
+    ap.add_argument("--variants", default="onnx-int8,torch,llamaindex", help="compare: comma-separated variants")
+    ap.add_argument("--py-only", action="store_true", help="ours indexes only *.py, as the llama-index baseline reads")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repo", type=Path, help="repository to index (default: Django 5.1 sdist, committed to git)")
     ap.add_argument("--li-subset", default="django/db", help="subfolder for the llama-index baseline")
@@ -361,13 +383,15 @@ def main() -> None:
         print(json.dumps(phase_quality(args.repo or ROOT / "examples" / "shop", work, args.queries)))
         return
     if args.phase == "compare":
-        phase_compare(args.repo or ensure_django(), args.li_subset, work, args.rounds)
+        phase_compare(args.repo or ensure_django(), args.li_subset, work, args.rounds,
+                      args.variants.split(","), args.py_only)
         return
     if args.phase == "one":
-        if args.variant == "llamaindex":
-            print(json.dumps(phase_llamaindex(args.repo, args.li_subset, work)))
+        if args.variant.startswith("llamaindex"):
+            batch = int(args.variant.split("-b")[1]) if "-b" in args.variant else 10
+            print(json.dumps(phase_llamaindex(args.repo, args.li_subset, work, batch)))
         else:
-            print(json.dumps(phase_ours_only(args.repo, work, args.variant)))
+            print(json.dumps(phase_ours_only(args.repo, work, args.variant, args.py_only)))
         return
     repo = args.repo or git_copy(ensure_django(), work / "django")
     if args.phase == "ours":
