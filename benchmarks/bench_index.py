@@ -245,7 +245,8 @@ def phase_ours_only(repo: Path, work: Path, backend: str, py_only: bool = False)
     shutil.rmtree(home, ignore_errors=True)
     device = "cuda" if backend == "torch" and _cuda() else "cpu"
     return {"phase": backend, "device": device, "files": len(indexed), "chunks": result.chunks_embedded,
-            "total_s": round(result.seconds, 1), "embed_s": round(result.embed_seconds, 1),
+            "total_s": round(result.seconds, 1), "parse_s": round(result.parse_seconds, 1),
+            "embed_s": round(result.embed_seconds, 1), "store_s": round(result.store_seconds, 1),
             "chunks_per_s": round(result.chunks_embedded / result.seconds, 2),
             "source_kb_per_s": round(kb / result.seconds, 2), "peak_rss_mb": round(rss_mb())}
 
@@ -264,8 +265,13 @@ def phase_compare(repo: Path, subset: str, work: Path, rounds: int, variants: li
             load = os.getloadavg()[0]
             cmd = [sys.executable, __file__, "one", "--variant", v, "--repo", str(sub), "--work", str(work),
                    "--li-subset", subset, *(["--py-only"] if py_only else [])]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-            row = {**json.loads(out), "round": r + 1, "load1_before": round(load, 1)}
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:  # say why, and let the other variants still run
+                print(f"{v} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", file=sys.stderr, flush=True)
+                variants = [x for x in variants if x != v]
+                runs.pop(v, None)
+                continue
+            row = {**json.loads(proc.stdout.strip().splitlines()[-1]), "round": r + 1, "load1_before": round(load, 1)}
             runs[v].append(row)
             print(json.dumps(row), flush=True)
     med = {v: {k: statistics.median(x[k] for x in rows) for k in ("chunks_per_s", "source_kb_per_s")}

@@ -155,6 +155,8 @@ class SentenceTransformerEmbedder(Embedder):
             self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         except Exception as exc:  # the library raises many types for a bad folder
             raise EmbeddingError(f"cannot load embedding model from {path}: {exc}".splitlines()[0]) from exc
+        # fp32 on a GPU too: on an H200, fp16 embedded Django's chunks at 0.6x the fp32 speed and batches of 256
+        # gained nothing over 64 (docs/benchmarks.md, "On a GPU").
         self.batch_size = batch_size
         self.path = path
         self.dim = int(self.model.get_embedding_dimension() or 0)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import multiprocessing
+import os
 import shutil
 import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 
 _ID_NAMESPACE = uuid.UUID("5b0c7d1e-8f1a-4c2e-9a55-0d4f3a9e1c77")
 EMBED_BATCH_CHUNKS = 512  # chunks handed to the model per call: large enough for length-sorted batching
+PARALLEL_MIN_FILES = 200  # fewer files parse faster in this process than a pool of workers starts
+PARSE_WINDOW = 256  # files read ahead and handed to the workers at a time: bounds memory to ~256 MiB
 
 
 class Progress(Protocol):
@@ -320,9 +324,8 @@ class Indexer:
         key = f"files:{repo.name}"
         self.progress.start(key, f"{repo.name}: parsing", len(todo))
         pending: list[_PendingChunk] = []
-        for source_file in todo:
-            t0 = time.perf_counter()
-            fc = self._chunk_one(snap, source_file.path, rr)
+        t0 = time.perf_counter()
+        for source_file, fc in self._parse_all(snap, todo, rr):
             status = "indexed"
             if isinstance(fc, str):
                 status, fc = fc, None
@@ -340,8 +343,8 @@ class Indexer:
                     status = "no-chunks"
             language = fc.language if fc is not None else ""
             manifest.add_file(repo.name, FileEntry(source_file.path, source_file.blob, language, status), rows)
-            result.parse_seconds += time.perf_counter() - t0
             self.progress.advance(key)
+        result.parse_seconds += time.perf_counter() - t0
         self.progress.finish(key)
         if rr.redacted:
             self.progress.message(f"{repo.name}: replaced {sum(rr.redacted.values())} secrets with markers ("
@@ -363,22 +366,47 @@ class Indexer:
                           commit=snap.commit, skipped=dict(rr.skipped))
         rr.chunks_total = manifest.count_chunks(repo.name)
 
-    def _chunk_one(self, snap: Snapshot, path: str, rr: RepoResult | None = None) -> FileChunks | str:
+    def _read(self, snap: Snapshot, path: str) -> bytes | None:
         try:
-            data = snap.read(path)
+            return snap.read(path)
         except (OSError, SourceError) as exc:
             log.warning("%s: %s: unreadable (%s)", snap.name, path, exc)
-            return "unreadable"
-        why = sniff_content(data)
-        if why:
-            return why
-        # Secrets go before parsing: chunk text, vectors, symbol names and the manifest never see them.
-        data, found = redact_file(path, data, sniff_language(path, data))
-        if found and rr is not None:
-            rr.redacted.update(found)
-        return chunk_file(path, data, max_tokens=self.settings.index.max_chunk_tokens,
-                          count_tokens=self.embedder.count_tokens,
-                          window_lines=self.settings.index.text_window_lines)
+            return None
+
+    def _parse_all(self, snap: Snapshot, todo: list[SourceFile],
+                   rr: RepoResult) -> Iterator[tuple[SourceFile, FileChunks | str]]:
+        """Each file's chunks (or skip reason) in `todo` order, parsed by a pool of processes when the run is
+        big enough and the machine has the cores. Files are read here (the snapshot is not shared) a window at
+        a time."""
+        options = {"max_tokens": self.settings.index.max_chunk_tokens,
+                   "window_lines": self.settings.index.text_window_lines,
+                   "count_tokens": self.embedder.count_tokens}
+        workers = parse_workers(self.settings.index.parse_workers)
+        pool = None
+        if workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
+            # fork: the workers inherit the tokenizer instead of loading the model again; they never touch
+            # the embedding model itself (the same pattern as PyTorch's DataLoader workers).
+            pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (options,))
+        try:
+            for start in range(0, len(todo), PARSE_WINDOW):
+                window = todo[start : start + PARSE_WINDOW]
+                datas = [self._read(snap, f.path) for f in window]
+                readable = [(f.path, d) for f, d in zip(window, datas, strict=True) if d is not None]
+                if pool is not None:
+                    parsed = iter(pool.map(_parse_in_worker, readable, chunksize=4))
+                else:
+                    parsed = (parse_file(p, d, **options) for p, d in readable)
+                for f, d in zip(window, datas, strict=True):
+                    if d is None:
+                        yield f, "unreadable"
+                        continue
+                    fc, found = next(parsed)
+                    rr.redacted.update(found)
+                    yield f, fc
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
 
     def _embed_and_store(self, pending: list[_PendingChunk], store: Store, result: RunResult,
                          rr: RepoResult) -> None:
@@ -402,6 +430,45 @@ class Indexer:
         result.store_seconds += t2 - t1
         result.chunks_embedded += len(points)
         rr.chunks_added += len(points)
+
+
+def parse_file(path: str, data: bytes, *, max_tokens: int, window_lines: int,
+               count_tokens: Callable[[str], int] | None) -> tuple[FileChunks | str, Counter[str]]:
+    """Bytes of one file to chunks (or the reason it has none), plus the secrets redacted from it by kind.
+
+    Pure and process-independent, so it runs the same in this process and in a parsing worker.
+    """
+    why = sniff_content(data)
+    if why:
+        return why, Counter()
+    # Secrets go before parsing: chunk text, vectors, symbol names and the manifest never see them.
+    data, found = redact_file(path, data, sniff_language(path, data))
+    fc = chunk_file(path, data, max_tokens=max_tokens, count_tokens=count_tokens, window_lines=window_lines)
+    return fc, Counter(found)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(options: dict) -> None:
+    _WORKER.update(options)
+
+
+def _parse_in_worker(item: tuple[str, bytes]) -> tuple[FileChunks | str, Counter[str]]:
+    return parse_file(item[0], item[1], **_WORKER)
+
+
+def parse_workers(configured: int) -> int:
+    """How many processes parse files. 0 (auto) leaves one core to this process and stays sequential on
+    machines with two cores or fewer, where embedding takes ~98% of an index run anyway; on a GPU host
+    parsing is the slow stage (docs/benchmarks.md), so its cores are worth using."""
+    if configured > 0:
+        return configured
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return 1 if cpus <= 2 else min(cpus - 1, 8)
 
 
 @dataclass

@@ -73,6 +73,8 @@ class IndexSettings(BaseModel):
     # Chunks longer than this many model tokens are split into parts (all-MiniLM-L6-v2 reads 256).
     max_chunk_tokens: int = Field(default=256, ge=32)
     text_window_lines: int = Field(default=40, ge=5)
+    # Processes that parse files; 0 picks from the cores (sequential on 2 cores or fewer). See pipeline.py.
+    parse_workers: int = Field(default=0, ge=0, le=64)
 
 
 class SearchSettings(BaseModel):

@@ -330,3 +330,42 @@ def test_missing_embedding_model_is_a_one_line_error(tmp_path, home):
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: embedding model not found: {tmp_path / 'no-model'} is not a directory"
     assert IndexDir(load_settings().index_dir).current() is None
+
+
+def test_parallel_parsing_gives_the_sequential_index(tmp_path, home, embedder, monkeypatch):
+    """Parsing workers (used on machines with more than two cores) must change nothing but speed: same chunk
+    ids, lines, skips and redactions as parsing in this process."""
+    import indexer.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 4)
+    monkeypatch.setattr(pipeline, "PARSE_WINDOW", 5)  # several windows, one of them partial
+    files = {f"pkg/m{i:02d}.py": f'def handler_{i}(x):\n    """Handle case {i}."""\n    return x + {i}\n'
+             for i in range(11)}
+    files |= {"mail/mail.go": GO_MAIL, "orders.py": PY_ORDERS, "empty.py": "",
+              "settings.yaml": 'db:\n  password: "hunter2-Secret-9f8e7d"\n',
+              "logo.png": "\x89PNG\r\n\x1a\n\x00\x00binary"}
+    repo = make_repo(tmp_path / "r", files)
+    cfg = RepoConfig(name="r", path=str(repo))
+    views = []
+    for workers in (1, 3):
+        monkeypatch.setenv("DAYONE_HOME", str(tmp_path / f"home-{workers}"))
+        settings = _settings(tmp_path, parse_workers=workers)
+        run = Indexer(settings, embedder=embedder).run([cfg])
+        rr = run.repos[0]
+        assert not run.failed
+        views.append((_chunk_ids(settings), _payload_view(settings), dict(rr.skipped), dict(rr.redacted)))
+    assert views[0] == views[1]
+    ids, view, skipped, redacted = views[0]
+    assert {p for p, *_ in view} >= {f"pkg/m{i:02d}.py" for i in range(11)}
+    assert skipped.get("empty") == 1 and skipped.get("binary-ext", 0) + skipped.get("binary", 0) == 1
+    assert sum(redacted.values()) == 1
+
+
+def test_parse_workers_auto_stays_sequential_on_two_cores(monkeypatch):
+    from indexer import pipeline
+
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert pipeline.parse_workers(0) == 1
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda _pid: set(range(16)))
+    assert pipeline.parse_workers(0) == 8
+    assert pipeline.parse_workers(3) == 3
