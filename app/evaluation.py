@@ -6,7 +6,9 @@ team would otherwise use. Everything runs from `dayone eval`:
 
 1. `eval/sources.json` pins each codebase (PyPI sdist or npm tarball, version and sha256); missing ones are
    fetched with the registry's own client (`pip download`, `npm pack`) and unpacked under
-   `$DAYONE_HOME/eval-sources/NAME`, then indexed with the normal pipeline if the index lacks them.
+   `$DAYONE_HOME/eval-sources/NAME`, then indexed with the normal pipeline if the index lacks them. A pin's
+   optional `include` / `exclude` globs (the RepoConfig ones, see indexer/sources.py) limit what is indexed,
+   e.g. only a large project's package and not its docs and tests; the baselines search the same files.
 2. `eval/*.jsonl` hold the questions: `{"id", "repo", "query", "gold_files", "gold_symbols"}`. Every gold file
    must exist and every gold symbol must be defined in one of the gold files (checked with the real
    tree-sitter chunker, which also gives the line spans that symbol hits are scored against).
@@ -57,6 +59,9 @@ class SourcePin:
     archive: str
     strip: str
     sha256: str
+    # Globs as in RepoConfig (indexer/sources.py): what of the unpacked tree is indexed; empty = everything.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,32 @@ class Ranking:
         return list(dict.fromkeys(h.path for h in self.hits))
 
 
+_OPTIONAL_PIN_FIELDS = ("include", "exclude")
+
+
+def _globs(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
+        raise TypeError(f"{what} must be a list of glob strings")
+    return tuple(value)
+
+
 def load_pins(eval_dir: Path = EVAL_DIR) -> list[SourcePin]:
     path = eval_dir / "sources.json"
     try:
         raw = json.loads(path.read_text())
-        return [SourcePin(**{k: r[k] for k in SourcePin.__dataclass_fields__}) for r in raw["repos"]]
+        pins = []
+        for r in raw["repos"]:
+            fields = {k: r[k] for k in SourcePin.__dataclass_fields__ if k not in _OPTIONAL_PIN_FIELDS}
+            fields |= {k: _globs(r[k], f"{r.get('name')}: {k}") for k in _OPTIONAL_PIN_FIELDS if k in r}
+            pins.append(SourcePin(**fields))
+        return pins
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvalError(f"{path}: cannot read the pinned sources ({exc})") from None
+
+
+def repo_config(pin: SourcePin, root: Path) -> RepoConfig:
+    """How a pinned codebase, unpacked at root, is indexed."""
+    return RepoConfig(name=pin.name, path=str(root), include=list(pin.include), exclude=list(pin.exclude))
 
 
 def load_questions(eval_dir: Path = EVAL_DIR, repos: Iterable[str] | None = None) -> list[Question]:
@@ -158,20 +182,28 @@ def fetch_sources(pins: list[SourcePin], root: Path, log: Callable[[str], None] 
     return out
 
 
-def ensure_indexed(settings: Settings, roots: dict[str, Path], log: Callable[[str], None] = print) -> None:
-    """Index the repositories the published index lacks (the normal incremental pipeline: a rerun is a no-op)."""
+def ensure_indexed(settings: Settings, roots: dict[str, Path], log: Callable[[str], None] = print, *,
+                   pins: Iterable[SourcePin] = (), embedder: object = None) -> None:
+    """Index the repositories the published index lacks, or holds with other include/exclude globs than their
+    pin's (the normal incremental pipeline: a rerun is a no-op). Repositories without a pin in `pins` are
+    indexed whole."""
     from indexer.generations import IndexReader, NoIndex
     from indexer.pipeline import Indexer
 
     try:
         with IndexReader(settings) as reader:
-            known = {r.name for r in reader.manifest.repos()}
+            known = {r.name: r.config for r in reader.manifest.repos()}
     except NoIndex:
-        known = set()
-    missing = [RepoConfig(name=name, path=str(path)) for name, path in roots.items() if name not in known]
-    if missing:
-        log(f"indexing {', '.join(r.name for r in missing)} (once; later runs reuse the index)")
-        result = Indexer(settings).run(missing)
+        known = {}
+    by_name = {p.name: p for p in pins}
+    wanted = [repo_config(by_name[name], path) if name in by_name else RepoConfig(name=name, path=str(path))
+              for name, path in roots.items()]
+    stale = [c for c in wanted if c.name not in known or
+             (known[c.name].get("include", []), known[c.name].get("exclude", []), known[c.name].get("path"))
+             != (c.include, c.exclude, c.path)]
+    if stale:
+        log(f"indexing {', '.join(r.name for r in stale)} (once; later runs reuse the index)")
+        result = Indexer(settings, embedder=embedder).run(stale)  # type: ignore[arg-type]
         if result.failed:
             raise EvalError("; ".join(f"{r.name}: {r.error}" for r in result.failed))
 
@@ -207,13 +239,22 @@ def gold_spans(q: Question, root: Path) -> tuple[list[Span], list[str]]:
     return spans, problems
 
 
-def check_gold(questions: list[Question], roots: dict[str, Path]) -> list[str]:
+def check_gold(questions: list[Question], roots: dict[str, Path], pins: Iterable[SourcePin] = ()) -> list[str]:
+    """What is wrong with the questions' gold; with `pins`, also gold files their pin's globs leave unindexed."""
+    from indexer.sources import match_glob
+
+    by_name = {p.name: p for p in pins}
     problems: list[str] = []
     for q in questions:
         if q.repo not in roots:
             problems.append(f"{q.id}: repository {q.repo} is not pinned in sources.json")
             continue
         problems += gold_spans(q, roots[q.repo])[1]
+        if pin := by_name.get(q.repo):
+            for rel in q.gold_files:
+                if (pin.include and not any(match_glob(g, rel) for g in pin.include)) or \
+                        any(match_glob(g, rel) for g in pin.exclude):
+                    problems.append(f"{q.id}: gold file {rel} is left out by the pin's include/exclude globs")
     return problems
 
 
@@ -376,7 +417,8 @@ class SystemResult:
 
 
 def indexed_files(settings: Settings, repo: str, root: Path) -> dict[str, str]:
-    """The files our index holds for a repository, so every system searches the same corpus."""
+    """The files our index holds for a repository, so every system searches the same corpus (a pin's
+    include/exclude globs and the indexer's own skips, e.g. vendored or generated files, included)."""
     from indexer.generations import IndexReader
 
     with IndexReader(settings) as reader:
@@ -513,9 +555,9 @@ def prepare(settings: Settings, eval_dir: Path = EVAL_DIR, repos: list[str] | No
     if not questions:
         raise EvalError(f"no questions in {eval_dir}")
     roots = fetch_sources(pins, sources_root(settings), log)
-    if problems := check_gold(questions, roots):
+    if problems := check_gold(questions, roots, pins):
         raise EvalError(f"{len(problems)} gold problems, first: {problems[0]}")
-    ensure_indexed(settings, roots, log)
+    ensure_indexed(settings, roots, log, pins=pins)
     spans = {q.id: gold_spans(q, roots[q.repo])[0] for q in questions}
     return questions, roots, spans
 
@@ -525,5 +567,6 @@ def misses(result: SystemResult, questions: list[Question], k: int = 5) -> list[
 
 
 __all__ = ["BM25Files", "EvalError", "LlamaIndexBaseline", "Question", "Ranking", "Score", "Span",
-           "check_gold", "fetch_sources", "format_table", "gold_spans", "load_pins", "load_questions", "prepare",
-           "run_bm25", "run_llamaindex", "run_ours", "score", "summarize", "table"]
+           "check_gold", "ensure_indexed", "fetch_sources", "format_table", "gold_spans", "indexed_files", "load_pins",
+           "load_questions", "prepare", "repo_config", "run_bm25", "run_llamaindex", "run_ours", "score", "summarize",
+           "table"]

@@ -121,3 +121,56 @@ def test_table_has_each_repository_and_all():
     assert [r[1] for r in rows] == ["x", "y", "all"]
     assert rows[-1][3:8] == ["0.50", "0.50", "0.50", "0.50", "0.50"]
     assert "| sys " in ev.format_table(rows) and json.dumps(rows)
+
+
+def test_pin_globs_load_and_default_to_everything(tmp_path):
+    (tmp_path / "sources.json").write_text(json.dumps({"repos": [
+        {"name": "a", "registry": "pypi", "package": "a", "version": "1", "archive": "a-1.tar.gz", "strip": "a-1",
+         "sha256": "0" * 64},
+        {"name": "b", "registry": "pypi", "package": "b", "version": "1", "archive": "b-1.tar.gz", "strip": "b-1",
+         "sha256": "0" * 64, "include": ["b/**"], "exclude": ["b/tests"]},
+    ]}))
+    a, b = ev.load_pins(tmp_path)
+    assert (a.include, a.exclude) == ((), ())
+    assert (b.include, b.exclude) == (("b/**",), ("b/tests",))
+    cfg = ev.repo_config(b, tmp_path / "b")
+    assert (cfg.include, cfg.exclude, cfg.path) == (["b/**"], ["b/tests"], str(tmp_path / "b"))
+    (tmp_path / "sources.json").write_text(json.dumps({"repos": [
+        {"name": "c", "registry": "pypi", "package": "c", "version": "1", "archive": "c-1.tar.gz", "strip": "c-1",
+         "sha256": "0" * 64, "include": "c/**"}]}))
+    with pytest.raises(ev.EvalError, match="include must be a list"):
+        ev.load_pins(tmp_path)
+
+
+def test_a_pins_include_globs_limit_what_is_indexed_and_what_the_baselines_search(tmp_path, home, embedder):
+    from indexer.settings import load_settings
+
+    root = tmp_path / "sources"
+    (root / "_archives").mkdir(parents=True)
+    digest = _tarball(root / "_archives" / "big-1.0.tar.gz", "big-1.0", {
+        "big/core.py": "def handle_request(request):\n    return request\n",
+        "big/util/text.py": "def slugify(value):\n    return value.lower()\n",
+        "docs/conf.py": "project = 'big'\n",
+        "tests/test_core.py": "def test_handle_request():\n    assert True\n",
+        "setup.py": "from setuptools import setup\n\nsetup(name='big')\n",
+    })
+    pin = ev.SourcePin("big", "pypi", "big", "1.0", "big-1.0.tar.gz", "big-1.0", digest, include=("big/**",),
+                       exclude=("big/util",))
+    roots = ev.fetch_sources([pin], root, log=lambda _m: None)
+    settings = load_settings()
+    ev.ensure_indexed(settings, roots, log=lambda _m: None, pins=[pin], embedder=embedder)
+    assert set(ev.indexed_files(settings, "big", roots["big"])) == {"big/core.py"}
+
+    # The globs are part of what was indexed: other globs re-index, the same ones are a no-op.
+    wider = ev.SourcePin(*[getattr(pin, f) for f in ("name", "registry", "package", "version", "archive", "strip",
+                                                     "sha256")], include=("big/**",))
+    ev.ensure_indexed(settings, roots, log=lambda _m: None, pins=[wider], embedder=embedder)
+    assert set(ev.indexed_files(settings, "big", roots["big"])) == {"big/core.py", "big/util/text.py"}
+    logged: list[str] = []
+    ev.ensure_indexed(settings, roots, log=logged.append, pins=[wider], embedder=embedder)
+    assert logged == []
+
+    # A gold file the globs leave out could never be found: the gold check says so.
+    q = ev.Question("g", "big", "where are tests", ("tests/test_core.py",), ("test_handle_request",))
+    assert ev.check_gold([q], roots) == []
+    assert any("left out" in p for p in ev.check_gold([q], roots, [pin]))
