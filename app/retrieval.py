@@ -42,6 +42,8 @@ WEIGHT_FRAME = 2.0  # a definition named in a traceback frame of a file the trac
 FILE_WEIGHT = 1.0  # how much a file's own fused score adds to each of its chunks
 ROLE_PENALTY = {"test": 0.7, "example": 0.8, "doc": 0.85}
 NAME_CANDIDATES = 50
+WEIGHT_RAISE = 1.0  # code that raises or handles an error type the question pastes
+AMBIGUOUS_DEFINITIONS = 3  # a name defined in more places than this says little on its own (`save`, `filter`)
 PATH_FILES = 5  # files taken from the path signal; their chunks are ranked by a filtered dense search
 
 _PATHLIKE = re.compile(r"(?:[A-Za-z]:)?[\w.@~+-]*(?:[/\\][\w.@~+-]+)*\.[A-Za-z][A-Za-z0-9]{0,5}\b")
@@ -68,7 +70,13 @@ _WANTS = {
                           re.IGNORECASE),
 }
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|#|->)[A-Za-z_][A-Za-z0-9_]*)*(\s*\()?")
+# An error as Python, Java or JavaScript prints it: `django.core.exceptions.FieldError: Cannot resolve ...`,
+# `TypeError: x is not a function`; or any name that reads like an error type.
+_ERROR_LINE = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*\.)*([A-Z]\w*)(?=: \S)")
+_ERROR_NAME = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|#|->)[A-Za-z_][A-Za-z0-9_]*)*(\()?")
+# Dotted words that are host names or abbreviations, not code: `app.example.com`, `api.internal:8000`, `i.e`.
+_HOSTISH = {"com", "org", "net", "io", "dev", "local", "internal", "corp", "lan", "localhost", "example", "www"}
 _KIND_ORDER = {"function": 0, "method": 0, "class": 1, "struct": 1, "interface": 1, "trait": 1, "enum": 1}
 
 
@@ -96,13 +104,20 @@ def query_identifiers(query: str) -> tuple[list[str], list[str]]:
     for m in _IDENT.finditer(query):
         token = m.group(0).rstrip("( \t")
         dotted = re.split(r"\.|::|#|->", token)
+        if len(dotted) > 1 and (any(len(p) < 2 for p in dotted) or dotted[-1].lower() in _HOSTISH
+                                or query[max(0, m.start() - 2):m.start()] in ("//", "@")
+                                or query[m.end():m.end() + 1] == ":" and query[m.end() + 1:m.end() + 2].isdigit()):
+            continue  # a host name (`https://app.example.com`, `api.internal:8000`) or `i.e`
+        if len(token) < 2 or query[m.end():m.end() + 2] == "s)":
+            continue  # `f(x)` in prose, `pattern(s)`
+        # Acronyms and shouted words (URL, SQL, POST, DEBUG) are prose here: a constant worth looking up has an
+        # underscore (SECURE_SSL_REDIRECT) and a class name has lower case letters (FileResponse).
         is_code = (
             len(dotted) > 1
             or "_" in token.strip("_")
             or bool(re.search(r"[a-z][A-Z]", token))
             or bool(m.group(1))
-            or (token.isupper() and len(token) > 3)
-            or (token[:1].isupper() and any(c.isupper() for c in token[1:]))
+            or (token[:1].isupper() and any(c.isupper() for c in token[1:]) and any(c.islower() for c in token))
         )
         if is_code:
             code.append(".".join(dotted))
@@ -138,6 +153,7 @@ class QueryParts:
     paths: list[str]  # path-like tokens, '/'-separated
     frames: list[tuple[str, str]]  # (path, function) of traceback frames, innermost first
     wants: set[str] = field(default_factory=set)  # roles the question asks about: test, doc, example
+    errors: list[str] = field(default_factory=list)  # error types the question pastes or names
 
 
 def _pieces(identifier: str) -> list[str]:
@@ -185,7 +201,11 @@ def analyze_query(query: str) -> QueryParts:
     code += [n for _, n in frames if n and n not in code]
     wants = {role for role, pattern in _WANTS.items() if pattern.search(query)}
     terms = list(dict.fromkeys(t for t in _pieces(query) if len(t) >= 3))
-    return QueryParts(code, words, terms, list(dict.fromkeys(paths)), frames, wants)
+    # `Usage:`, `Error:` and `Request:` start lines too: a printed error type is qualified or CamelCase.
+    printed = [m.group(1) for m in _ERROR_LINE.finditer(query)
+               if "." in m.group(0) or sum(c.isupper() for c in m.group(1)) >= 2]
+    errors = list(dict.fromkeys([*printed, *(m.group(1) for m in _ERROR_NAME.finditer(query))]))
+    return QueryParts(code, words, terms, list(dict.fromkeys(paths)), frames, wants, errors)
 
 
 def path_role(path: str, kind: str = "") -> str:
@@ -368,8 +388,16 @@ class Retriever:
         dense = store.dense_search(vector, n, flt) if opt.dense else []
         q_idx, q_val = sparse.encode_query(query)
         lexical = store.sparse_search(q_idx, q_val, n, flt) if q_idx and opt.sparse else []
-        symbol_code = self._symbol_rows(parts.code, repos, languages, dotted=True) if opt.symbols else []
-        symbol_word = self._symbol_rows(parts.words, repos, languages, dotted=False) if opt.symbols else []
+        # A pasted error names its type, but the answer is where it is raised: the type's own definition joins
+        # the code names only when the question also asks about it by another name.
+        errors = set(parts.errors) if opt.symbols else set()
+        code_names = [c for c in parts.code if c.rsplit(".", 1)[-1] not in errors]
+        ranked_ids = _interleave([h.id for h in dense], [h.id for h in lexical])
+        symbol_code = self._symbol_rows(code_names, repos, languages, dotted=True,
+                                        ranked=ranked_ids) if opt.symbols else []
+        symbol_word = self._symbol_rows(parts.words, repos, languages, dotted=False,
+                                        ranked=ranked_ids) if opt.symbols else []
+        raise_ids = self._raise_sites(parts.errors, repos, languages, ranked_ids) if errors else []
         frame_ids = self._frame_ids(parts, repos, languages) if opt.symbols and parts.frames else []
         catalog = self.catalog() if opt.names or (opt.paths and (parts.paths or opt.path_words)) else None
         name_ids = catalog.names(parts.terms, repos, languages) if catalog and opt.names else []
@@ -382,7 +410,7 @@ class Retriever:
                 path_hits = store.dense_search(vector, 3 * len(files), path_flt)
 
         payloads: dict[str, dict] = {h.id: h.payload for h in (*dense, *lexical, *path_hits)}
-        wanted = [*(r.id for r in (*symbol_code, *symbol_word)), *frame_ids, *name_ids]
+        wanted = [*(r.id for r in (*symbol_code, *symbol_word)), *frame_ids, *name_ids, *raise_ids]
         missing = list(dict.fromkeys(i for i in wanted if i not in payloads))
         if missing:
             for hit in store.retrieve(missing):
@@ -406,7 +434,7 @@ class Retriever:
         ranked_lists = ((WEIGHT_DENSE, [h.id for h in dense]), (WEIGHT_SPARSE, [h.id for h in lexical]),
                         (WEIGHT_SYMBOL_CODE, [r.id for r in symbol_code]),
                         (WEIGHT_SYMBOL_WORD, [r.id for r in symbol_word]),
-                        (WEIGHT_FRAME, frame_ids), (WEIGHT_NAME, name_ids),
+                        (WEIGHT_FRAME, frame_ids), (WEIGHT_NAME, name_ids), (WEIGHT_RAISE, raise_ids),
                         (WEIGHT_PATH, [h.id for h in path_hits]))
         for weight, ids in ranked_lists:
             seen: set[tuple] = set()
@@ -467,8 +495,46 @@ class Retriever:
                 out += [r[0] for r in rows if r[0] not in out]
         return out
 
+    @staticmethod
+    def _disambiguate(rows: list[ChunkRow], ranked: list[str]) -> list[ChunkRow]:
+        """A name with many definitions (`save`, `filter`, `items` in a big repository) keeps only the ones the
+        question's meaning or words also found, best first: otherwise the first of them in path order would
+        outrank everything, since an exact name is the strongest signal."""
+        by_name: dict[str, list[ChunkRow]] = defaultdict(list)
+        for r in rows:
+            by_name[r.name].append(r)
+        out: list[ChunkRow] = []
+        for same in by_name.values():
+            if len({(r.repo, r.path, r.symbol) for r in same}) <= AMBIGUOUS_DEFINITIONS:
+                out += same
+            else:
+                ids = _prefer_ranked([r.id for r in same], ranked, keep_unranked=False)
+                index = {r.id: r for r in same}
+                out += [index[i] for i in ids]
+        return out
+
+    def _raise_sites(self, errors: list[str], repos: list[str] | None, languages: list[str] | None,
+                     ranked: list[str]) -> list[str]:
+        """Chunks that use an error type the question pastes (raise, catch, construct), those the question's
+        meaning or words also found first; a type used in dozens of places keeps only those."""
+        manifest, symbols = self.reader.manifest, self.reader.symbols
+        conn = self.reader.conn
+        assert conn is not None
+        sites: list[str] = []
+        for name in errors[:3]:
+            refs = [r for r in symbols.references(name, repos) if r[2] != "import"]
+            for repo, path, _kind, line in refs[:200]:
+                row = conn.execute(
+                    "SELECT id, language FROM chunks WHERE repo=? AND path=? AND start_line<=? AND end_line>=? "
+                    "AND kind NOT IN ('module', 'class') ORDER BY end_line - start_line LIMIT 1",
+                    (repo, path, line, line)).fetchone()
+                if row and row[0] not in sites and (not languages or row[1] in languages):
+                    sites.append(row[0])
+        del manifest
+        return _prefer_ranked(sites, ranked, keep_unranked=len(sites) <= AMBIGUOUS_DEFINITIONS * 3)
+
     def _symbol_rows(self, names: list[str], repos: list[str] | None, languages: list[str] | None,
-                     *, dotted: bool) -> list[ChunkRow]:
+                     *, dotted: bool, ranked: list[str] | None = None) -> list[ChunkRow]:
         if not names:
             return []
         manifest = self.reader.manifest
@@ -479,12 +545,31 @@ class Retriever:
                 rows += manifest.chunks_with_symbol_suffix(name, repos)
         if languages:
             rows = [r for r in rows if r.language in languages]
+        if ranked is not None:
+            rows = self._disambiguate(rows, ranked)
         order = {n: i for i, n in enumerate(names)}
         rows.sort(key=lambda r: (
             min(order.get(r.name, 99), min((order[n] for n in order if r.symbol.endswith(n)), default=99)),
             _KIND_ORDER.get(r.kind, 2), r.repo, r.path, r.start_line,
         ))
         return list({r.id: r for r in rows}.values())[:50]
+
+
+def _interleave(*lists: list[str]) -> list[str]:
+    """Ids in order of their best rank over several ranked lists."""
+    best: dict[str, int] = {}
+    for ids in lists:
+        for rank, cid in enumerate(ids):
+            best[cid] = min(best.get(cid, rank), rank)
+    return sorted(best, key=lambda c: best[c])
+
+
+def _prefer_ranked(ids: list[str], ranked: list[str], *, keep_unranked: bool) -> list[str]:
+    """`ids` reordered so those the question's meaning or words also found come first, best first; the others
+    follow in their own order, or are dropped when there are too many to mean anything."""
+    pos = {cid: i for i, cid in enumerate(ranked)}
+    found = sorted((c for c in ids if c in pos), key=lambda c: pos[c])
+    return found + ([c for c in ids if c not in pos] if keep_unranked else [])
 
 
 def _cap_per_file(ranked: list[tuple[float, str, dict]], k: int, per_file: int) -> list[SearchHit]:

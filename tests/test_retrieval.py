@@ -181,3 +181,84 @@ def test_search_batch_bad_line_is_one_line_error_before_any_output(settings, tmp
     assert len(lines) == 1 and lines[0].startswith("error:") and where in lines[0]
     missing = runner.invoke(app, ["search", "--batch", str(Path(tmp_path / "nope.jsonl")), "--json"])
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+# -- pasted errors and names defined in many places (large repositories) -------------------------------------
+
+ERRORS = '''class NoRouteMatch(Exception):
+    """No route matches the name and arguments given to reverse()."""
+
+
+class Forbidden(Exception):
+    pass
+'''
+ROUTER = '''from shop.errors import NoRouteMatch
+
+
+def reverse(name, kwargs):
+    """Build the URL of a named route from its keyword arguments."""
+    for route in ROUTES:
+        if route.name == name and route.accepts(kwargs):
+            return route.format(kwargs)
+    raise NoRouteMatch("Reverse for %r with keyword arguments %r not found." % (name, kwargs))
+'''
+MODELS = "".join(f'''
+
+class {cls}:
+    def save(self):
+        """{doc}"""
+        {body}
+''' for cls, doc, body in (
+    ("Basket", "Keep the basket in the session cookie.", "session['basket'] = self.items"),
+    ("Invoice", "Render the invoice as PDF and archive it.", "archive.put(pdf.render(self))"),
+    ("Order", "Write the order row to the database with an INSERT or an UPDATE.", "db.execute(sql_upsert(self))"),
+    ("Profile", "Resize the avatar picture before storing it.", "images.resize(self.avatar)"),
+    ("Setting", "Persist one configuration value in the settings file.", "config.write(self.key, self.value)"),
+))
+
+
+@pytest.fixture(scope="module")
+def big_names(tmp_path_factory, embedder):
+    base = tmp_path_factory.mktemp("names")
+    repo = make_repo(base / "shop", {"shop/errors.py": ERRORS, "shop/router.py": ROUTER, "shop/models.py": MODELS})
+    home = base / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_HOME", str(home))
+        mp.delenv("DAYONE_CONFIG", raising=False)
+        mp.chdir(base)
+        Indexer(load_settings(), embedder=embedder).run([RepoConfig(name="shop", path=str(repo))])
+    return home
+
+
+def test_query_analysis_skips_hosts_acronyms_and_finds_printed_errors():
+    parts = analyze_query("Behind https://app.example.com the SQL and URL checks fail, i.e. POST returns 403 "
+                          "for 1 pattern(s) on api.internal:8000")
+    assert parts.code == [] and parts.errors == []
+    parts = analyze_query("shop.errors.NoRouteMatch: Reverse for 'cart' not found")
+    assert parts.errors == ["NoRouteMatch"]
+    assert analyze_query("Usage: cli [OPTIONS]\nError: Missing option '--name'.").errors == []
+    assert analyze_query("I catch an IntegrityError and then get TransactionManagementError").errors == [
+        "IntegrityError", "TransactionManagementError"]
+
+
+def test_pasted_error_finds_where_it_is_raised_not_its_class(big_names, embedder, monkeypatch):
+    monkeypatch.setenv("DAYONE_HOME", str(big_names))
+    monkeypatch.chdir(big_names.parent)
+    hits = _search(load_settings(), embedder,
+                   "shop.errors.NoRouteMatch: Reverse for 'cart' with keyword arguments '{}' not found.")
+    assert hits[0].symbol == "shop.router.reverse", [(h.symbol, h.score) for h in hits[:3]]
+
+
+def test_a_name_defined_in_many_places_keeps_only_the_definitions_the_question_also_found():
+    """In a big repository `save` or `filter` name dozens of definitions; in path order the first of them would
+    take the exact-name signal's top rank. Only those that dense or BM25 search also found stay, best first."""
+    from app.retrieval import Retriever, _interleave
+    from indexer.manifest import ChunkRow
+
+    rows = [ChunkRow(f"id-{cls}", "shop", f"shop/{cls}.py", f"shop.{cls}.{cls.title()}.save", "save", "method",
+                     "python", 1, 3) for cls in ("basket", "invoice", "order", "profile", "setting")]
+    rows.append(ChunkRow("id-pay", "shop", "shop/pay.py", "shop.pay.pay_order", "pay_order", "function", "python",
+                         1, 9))
+    ranked = _interleave(["id-order", "id-x", "id-pay"], ["id-y", "id-profile"])
+    kept = [r.id for r in Retriever._disambiguate(rows, ranked)]
+    assert kept == ["id-order", "id-profile", "id-pay"]  # `pay_order` is defined once: kept whatever its rank
