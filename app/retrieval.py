@@ -30,8 +30,8 @@ from indexer.store import Hit, SearchFilter
 RRF_K = 60
 WEIGHT_DENSE = 1.0
 WEIGHT_SPARSE = 1.0
-WEIGHT_SYMBOL_CODE = 2.0  # an identifier written like code: `pay_order`, `OrderService.pay`, `pay()`
-WEIGHT_SYMBOL_WORD = 0.5  # a plain word that happens to name a definition ("checkout")
+WEIGHT_SYMBOL_CODE = 1.0  # an identifier written like code: `pay_order`, `OrderService.pay`, `pay()`
+WEIGHT_SYMBOL_WORD = 0.25  # a plain word that happens to name a definition ("checkout")
 DOC_KINDS = {"section", "text"}
 DOC_PENALTY = 0.85  # prose and config windows rank a little below code at equal evidence
 MODULE_PENALTY = 0.75  # imports and module docstrings mention everything a file does, so they match broadly
