@@ -16,6 +16,7 @@ many dayone replicas can share one GPU machine. Nothing here ever downloads a mo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -291,6 +292,16 @@ class OpenAICompatibleModel(ChatModel):
 
 _loaded: dict[tuple, ChatModel] = {}
 _loading = threading.Lock()
+
+
+@atexit.register
+def _close_loaded() -> None:
+    """Free the models before the interpreter tears down llama_cpp's module globals: left to the garbage
+    collector at exit, Llama.__del__ prints a TypeError traceback on every process that loaded one."""
+    for model in list(_loaded.values()):
+        with contextlib.suppress(Exception):
+            model.close()
+    _loaded.clear()
 
 
 def load_chat_model(settings: Settings) -> ChatModel:
