@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from indexer.offline import enforce_offline
 
@@ -19,6 +20,12 @@ enforce_offline()
 # `dayone index` writes model summaries for the tour after each run; here that would load the LLM in every index
 # test. The summary tests switch it on explicitly.
 os.environ.setdefault("DAYONE_TOUR__SUMMARIES", "false")
+
+# CI explores the same fuzz examples on every run (HYPOTHESIS_PROFILE=ci in .ci/run), so a landing never hangs on
+# a random draw; developers get fresh random examples each run, and FUZZ_EXAMPLES=4000 for a long hunt. An input a
+# hunt finds becomes a fixed case (tests/test_fuzz_chunking.py FOUND).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SHOP = ROOT / "examples" / "shop"
