@@ -256,8 +256,10 @@ def _torch_export(model_dir: Path, out: Path) -> None:
     try:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise EmbeddingError(f"exporting the model to ONNX needs torch and transformers: {exc}") from exc
+    hf_logging.disable_progress_bar()  # our own progress line says what happens; no stray tqdm bar
     try:
         base = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
     except Exception as exc:  # the library raises many types for a bad folder
