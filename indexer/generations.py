@@ -19,6 +19,7 @@ it instead; the writer never opens a published shard, it only copies it. See doc
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -172,6 +173,45 @@ def _fsync_tree(path: Path) -> None:
         _fsync_dir(Path(dirpath))
 
 
+def copy_sparse(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a file writing only its data regions, so holes stay holes.
+
+    The engine preallocates its write-ahead log and segment files as sparse files (a fresh index of the example
+    repository: 200 MB apparent, 1.3 MB on disk); a plain copy writes every hole out as zeros, so each index
+    generation took 200 MB of real disk. Where the file system cannot report holes this is a plain copy.
+    """
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        fd, size = fi.fileno(), os.fstat(fi.fileno()).st_size
+        pos = 0
+        try:
+            while pos < size:
+                try:
+                    start = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError as exc:  # ENXIO: only a hole is left
+                    if exc.errno == errno.ENXIO:
+                        break
+                    raise
+                end = os.lseek(fd, start, os.SEEK_HOLE)
+                fi.seek(start)
+                fo.seek(start)
+                remaining = end - start
+                while remaining > 0:
+                    block = fi.read(min(remaining, 1 << 20))
+                    if not block:
+                        break
+                    fo.write(block)
+                    remaining -= len(block)
+                pos = end
+        except (AttributeError, OSError) as exc:  # no SEEK_DATA here: copy everything
+            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            fi.seek(0)
+            fo.seek(0)
+            shutil.copyfileobj(fi, fo, 1 << 20)
+        fo.truncate(size)
+    shutil.copystat(src, dst)
+
+
 def copy_manifest(src: Path, dst: Path) -> None:
     """Copy a manifest with SQLite's backup API so a reader holding it open never matters."""
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
@@ -259,9 +299,9 @@ def _open_store_for_reading(settings: Settings, gen: Generation) -> tuple[Store,
             raise
     # Another reader (e.g. `dayone serve`) holds the shard; search a private copy instead of failing.
     private = Path(tempfile.mkdtemp(prefix="dayone-read-"))
-    shutil.copytree(gen.shard_path, private / "shard", dirs_exist_ok=True)
+    shutil.copytree(gen.shard_path, private / "shard", dirs_exist_ok=True, copy_function=copy_sparse)
     return open_store(settings.store, private / "shard"), private
 
 
-__all__ = ["Generation", "IndexBusy", "IndexDir", "IndexReader", "ManifestError", "NoIndex", "copy_manifest",
-           "connect"]
+__all__ = ["Generation", "IndexBusy", "IndexDir", "IndexReader", "ManifestError", "NoIndex", "connect",
+           "copy_manifest", "copy_sparse"]

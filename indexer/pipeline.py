@@ -27,7 +27,7 @@ from typing import Protocol
 from indexer import sparse
 from indexer.chunking import CHUNKER_VERSION, chunk_file
 from indexer.embedding import Embedder, embedder_for, embedder_identity, settings_model_path
-from indexer.generations import Generation, IndexDir, copy_manifest
+from indexer.generations import Generation, IndexDir, copy_manifest, copy_sparse
 from indexer.languages import sniff_language
 from indexer.manifest import ChunkRow, FileEntry, Manifest, ManifestError, connect
 from indexer.models import Chunk, FileChunks, SourceFile
@@ -269,7 +269,7 @@ class Indexer:
             if base is not None:
                 copy_manifest(base.manifest_path, gen.manifest_path)
                 if base.shard_path.is_dir() and not self.settings.store.qdrant_url:
-                    shutil.copytree(base.shard_path, gen.shard_path)
+                    shutil.copytree(base.shard_path, gen.shard_path, copy_function=copy_sparse)
             conn = connect(gen.manifest_path)
             store = open_store(self.settings.store, gen.shard_path)
             try:

@@ -369,3 +369,41 @@ def test_parse_workers_auto_stays_sequential_on_two_cores(monkeypatch):
     monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda _pid: set(range(16)))
     assert pipeline.parse_workers(0) == 8
     assert pipeline.parse_workers(3) == 3
+
+
+def _disk_and_apparent(path: Path) -> tuple[int, int]:
+    files = [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_blocks * 512 for f in files), sum(f.stat().st_size for f in files)
+
+
+def test_a_new_generation_keeps_the_engine_files_sparse(tmp_path, home, embedder):
+    """The engine preallocates its files as sparse files; each generation copies the shard, and a plain copy
+    wrote every hole out (200 MB of real disk per generation for the example repository)."""
+    repo = make_repo(tmp_path / "r", {"orders.py": PY_ORDERS})
+    settings = load_settings()
+    cfg = RepoConfig(name="r", path=str(repo))
+    first = Indexer(settings, embedder=embedder).run([cfg])
+    disk1, apparent1 = _disk_and_apparent(settings.index_dir / first.generation / "shard")
+    if disk1 * 4 > apparent1:
+        pytest.skip("this file system does not keep the engine's files sparse in the first place")
+    write_files(repo, {"mail.go": GO_MAIL})
+    commit_all(repo)
+    second = Indexer(settings, embedder=embedder).run([cfg])
+    assert second.generation != first.generation
+    disk2, apparent2 = _disk_and_apparent(settings.index_dir / second.generation / "shard")
+    assert apparent2 >= apparent1 // 2  # the same kind of preallocated files ...
+    assert disk2 < disk1 + 8 * 1024 * 1024, (disk1, disk2, apparent2)  # ... not written out in full
+
+
+def test_copy_sparse_copies_data_and_keeps_holes(tmp_path):
+    from indexer.generations import copy_sparse
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with open(src, "wb") as f:
+        f.write(b"head" * 1000)
+        f.seek(64 * 1024 * 1024)
+        f.write(b"tail")
+    copy_sparse(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    if src.stat().st_blocks * 512 < 16 * 1024 * 1024:  # the file system made a hole: the copy must keep it
+        assert dst.stat().st_blocks <= src.stat().st_blocks + 64
