@@ -506,7 +506,9 @@ WAL_RESERVE_BYTES = 64 * 1024 * 1024
 
 
 def _apparent_bytes(path: Path) -> int:
-    """A folder's size as copying it costs: the engine's sparse, memory-mapped files are written out in full."""
+    """A folder's size counting the holes of its sparse files. Copies keep the holes (copy_sparse), but the
+    engine may fill any of them through a memory map later, and a mapped page the disk cannot back kills the
+    process with SIGBUS instead of raising: so the free-space check reserves the apparent size."""
     total = 0
     for f in path.rglob("*"):
         with contextlib.suppress(OSError):
