@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from indexer.languages import CODE_LANGUAGES
 
-REDACTION_VERSION = "1"
+REDACTION_VERSION = "2"
 MARKER = "[REDACTED:{kind}]"
 _MARKER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
 
@@ -202,8 +202,29 @@ _TYPE_WORDS = {
 }
 
 
-def _assignment(match: re.Match[str], config_like: bool, prose: bool) -> str | None:
-    """The kind of secret this `key = value` assigns, or None when the value is not a literal secret."""
+# Translation catalogues: `"password": "Passwort"` is the word on a login form, not a credential.
+_LOCALES = ("en|de|fr|es|it|pt|nl|sv|da|fi|nb|nn|pl|cs|sk|hu|ro|bg|el|tr|ru|uk|he|ar|fa|hi|ja|ko|zh|th|vi|id|ms|ca"
+            "|et|lv|lt|sl|hr|sr|is|ga|cy|eu|gl|af|sw|bn|ta|te|ur|mr|gu|kn|ml|pa")
+_I18N_PATH = re.compile(
+    r"(^|/)(locales?|i18n|l10n|translations?)/|(^|/)(messages_)?(" + _LOCALES + r")([-_][A-Za-z]{2,4})?"
+    r"\.(json|ya?ml|toml|properties|ini|strings|arb|xlf|xliff|resx)$")
+# What ends a bare config value on its line: a comment, or nothing but spaces and separators.
+_VALUE_TAIL = re.compile(r"\s+[#;].*$|[\s,;]*$")
+# Plain-text files that are configuration all the same: their values are literals, not sentences.
+_CONFIG_NAME = re.compile(r"\.(ini|cfg|conf|cnf|properties|env)$|(^|/)\.env(\.[\w-]+)?$", re.I)
+# Keys that hold the words shown around a password field, not a password.
+_LABEL_KEY = re.compile(r"label|hint|prompt|placeholder|help|message|msg|text|title|error|desc|tooltip|caption|"
+                        r"question|confirm_text|reset_link|forgot", re.I)
+
+
+def _assignment(match: re.Match[str], config_like: bool, prose: bool, value: str | None = None,
+                labels: bool = False) -> str | None:
+    """The kind of secret this `key = value` assigns, or None when the value is not a literal secret.
+
+    `value`: the bare value as the line really holds it (YAML and INI values run to the end of the line, so
+    `password: correct horse battery staple` is one passphrase, not the word "correct"). `labels`: the file
+    is a translation catalogue, where a password key holds the word for "password".
+    """
     name = match.group("name").lower()
     is_password = re.fullmatch(_PASSWORD_KEY, name, re.I) is not None
     key = match.group("key").strip("\"'").lower()
@@ -216,7 +237,7 @@ def _assignment(match: re.Match[str], config_like: bool, prose: bool) -> str | N
         if _is_placeholder(value) or "{" in value and "}" in value and not _looks_random(value):
             return None
     else:
-        value = match.group("bv")
+        value = value if value is not None else match.group("bv")
         if _is_placeholder(value) or value.lower() in _TYPE_WORDS:
             return None
         # In code, a bare value is an expression (`password = form["password"]`, `token={s.token}`); in config
@@ -229,13 +250,18 @@ def _assignment(match: re.Match[str], config_like: bool, prose: bool) -> str | N
         if prose and value.isalpha() and not _looks_random(value, 12):
             return None  # "the password: see below" in a README is a sentence, not a credential
     if is_password:
-        if re.search(r"\s", value) and not _looks_random(value, 12):
-            return None  # a label or message ("Mot de passe", "Enter your password"), not a password
+        if labels:
+            return None  # a translation of the word, in a locale file
+        if re.search(r"\s", value) and (_LABEL_KEY.search(key) or (prose or not config_like)
+                                          and not _looks_random(value, 12)):
+            # The words around a password field, a sentence in docs, a UI string in code: not a password. In
+            # a config file a value with spaces is a passphrase all the same.
+            return None
         return "password" if len(value) >= 3 else None
     return "secret" if _looks_random(value, 12) else None
 
 
-def redact(text: str, *, config_like: bool = True, prose: bool = False) -> Redaction:
+def redact(text: str, *, config_like: bool = True, prose: bool = False, labels: bool = False) -> Redaction:
     """Replace every secret in `text` with a marker of its kind, keeping the line count unchanged.
 
     `config_like`: the text is configuration or shell (bare `key: value` values are literals), not code
@@ -267,21 +293,36 @@ def redact(text: str, *, config_like: bool = True, prose: bool = False) -> Redac
         if any((lit[1:] in lower) if lit.startswith("~") else (lit in text) for lit in literals):
             text = pattern.sub(replacer(kind, "s" if "s" in pattern.groupindex else None), text)
 
-    def assign(m: re.Match[str]) -> str:
-        kind = _assignment(m, config_like, prose)
-        if kind is None:
-            return m.group(0)
-        group = "qv" if m.group("qv") is not None else "bv"
-        start, end = m.span(group)
-        found[kind] += 1
-        return m.string[m.start() : start] + marker(kind) + m.string[end : m.end()]
+    def assign_line(line: str) -> str:
+        out, pos = [], 0
+        for m in _ASSIGN.finditer(line):
+            if m.start() < pos:
+                continue  # inside a value already replaced
+            group = "qv" if m.group("qv") is not None else "bv"
+            start, end = m.span(group)
+            value = None
+            if group == "bv" and config_like and not prose and line[end:end + 1] in (" ", "\t"):
+                # A bare config value runs to the end of its line, less a trailing comment (not in YAML's
+                # flow style, `{password: x, user: y}`, where a comma ends it).
+                rest = line[end:].rstrip("\r\n")
+                tail = _VALUE_TAIL.search(rest)
+                end += tail.start() if tail else len(rest)
+                value = line[start:end]
+            kind = _assignment(m, config_like, prose, value, labels)
+            if kind is None:
+                continue
+            found[kind] += 1
+            out += [line[pos:start], marker(kind)]
+            pos = end
+        out.append(line[pos:])
+        return "".join(out)
 
     # Only lines that mention a secret-like key can assign one: run the expensive pattern on those alone.
     lines = text.splitlines(keepends=True)
     for i, line in enumerate(lines):
         low = line.lower()
         if any(k in low for k in _KEY_HINTS):
-            lines[i] = _ASSIGN.sub(assign, line)
+            lines[i] = assign_line(line)
     return Redaction("".join(lines), found)
 
 
@@ -292,8 +333,8 @@ def redact_file(path: str, data: bytes, language: str | None) -> tuple[bytes, Co
     """
     text = data.decode("utf-8-sig", errors="replace")
     config_like = language is None or language not in CODE_LANGUAGES or language in ("bash",)
-    prose = language in (None, "markdown", "rst", "text")
-    result = redact(text, config_like=config_like, prose=prose)
+    prose = language in (None, "markdown", "rst", "text") and not _CONFIG_NAME.search(path)
+    result = redact(text, config_like=config_like, prose=prose, labels=bool(_I18N_PATH.search(path)))
     if not result.found:
         return data, result.found
     return result.text.encode("utf-8"), result.found

@@ -314,3 +314,36 @@ def test_leaves_ordinary_code_alone(text):
     language = "markdown" if text.startswith("The ") else "python"
     data, found = redact_file("x", text.encode(), language)
     assert not found and data == text.encode(), data
+
+
+@pytest.mark.parametrize(("path", "language", "text", "secret"), [
+    # A YAML or INI value runs to the end of its line: redacting its first word left the rest of a passphrase.
+    ("deploy/app.yaml", "yaml", "db:\n  password: correct horse battery staple\n", "horse battery staple"),
+    ("conf/db.ini", "text", "[db]\npassword = s3cr3t pass phrase ; the production one\n", "pass phrase"),
+    ("config/prod.json", "json", '{"db_password": "correct horse battery staple"}\n', "horse battery"),
+    (".env", "text", "DB_PASSWORD=hunter2-prod # rotated monthly\n", "hunter2"),
+])
+def test_a_whole_config_passphrase_is_redacted(path, language, text, secret):
+    out, found = redact_file(path, text.encode(), language)
+    assert found["password"] == 1 and secret not in out.decode()
+    assert out.decode().count("\n") == text.count("\n")
+    if "#" in text or ";" in text.split("=", 1)[-1]:
+        assert ("# rotated monthly" in out.decode()) or ("; the production one" in out.decode())  # comment kept
+
+
+@pytest.mark.parametrize(("path", "language", "text"), [
+    # Translation catalogues hold the word for "password", and config keys can hold the words around the field.
+    ("src/locales/de.json", "json", '{"password": "Passwort", "password_hint": "Mindestens 8 Zeichen"}\n'),
+    ("i18n/fr.yaml", "yaml", "password: Mot de passe\nforgot_password: Mot de passe oublié ?\n"),
+    ("app/messages_es.properties", "text", "password=Contraseña\n"),
+    ("config/ui.yaml", "yaml", "password_prompt: Enter your password\npassword_help: At least 12 characters\n"),
+    ("deploy/app.yaml", "yaml", "db: {password_label: Password, user: bob}\n"),
+])
+def test_password_words_in_translations_and_labels_stay(path, language, text):
+    out, found = redact_file(path, text.encode(), language)
+    assert not found and out.decode() == text
+
+
+def test_yaml_flow_style_redacts_only_the_value():
+    out, found = redact_file("deploy/app.yaml", b"db: {password: hunter2-prod, user: billing}\n", "yaml")
+    assert found["password"] == 1 and out.decode() == "db: {password: [REDACTED:password], user: billing}\n"
