@@ -496,41 +496,46 @@ class Retriever:
         return out
 
     @staticmethod
-    def _disambiguate(rows: list[ChunkRow], ranked: list[str]) -> list[ChunkRow]:
+    def _disambiguate(rows: list[ChunkRow], ranked: list[str]) -> tuple[list[ChunkRow], dict[str, int]]:
         """A name with many definitions (`save`, `filter`, `items` in a big repository) keeps only the ones the
-        question's meaning or words also found, best first: otherwise the first of them in path order would
-        outrank everything, since an exact name is the strongest signal."""
+        question's meaning or words also found: otherwise the first of them in path order would outrank
+        everything, since an exact name is the strongest signal. Returns the rows kept and, for those of such
+        names, their rank in `ranked`, so they are listed best first."""
+        pos = {cid: i for i, cid in enumerate(ranked)}
         by_name: dict[str, list[ChunkRow]] = defaultdict(list)
         for r in rows:
             by_name[r.name].append(r)
         out: list[ChunkRow] = []
+        rank: dict[str, int] = {}
         for same in by_name.values():
             if len({(r.repo, r.path, r.symbol) for r in same}) <= AMBIGUOUS_DEFINITIONS:
                 out += same
             else:
-                ids = _prefer_ranked([r.id for r in same], ranked, keep_unranked=False)
-                index = {r.id: r for r in same}
-                out += [index[i] for i in ids]
-        return out
+                found = [r for r in same if r.id in pos]
+                out += found
+                rank |= {r.id: pos[r.id] for r in found}
+        return out, rank
 
     def _raise_sites(self, errors: list[str], repos: list[str] | None, languages: list[str] | None,
                      ranked: list[str]) -> list[str]:
         """Chunks that use an error type the question pastes (raise, catch, construct), those the question's
         meaning or words also found first; a type used in dozens of places keeps only those."""
-        manifest, symbols = self.reader.manifest, self.reader.symbols
         conn = self.reader.conn
         assert conn is not None
-        sites: list[str] = []
+        by_file: dict[tuple[str, str], list[int]] = defaultdict(list)
         for name in errors[:3]:
-            refs = [r for r in symbols.references(name, repos) if r[2] != "import"]
-            for repo, path, _kind, line in refs[:200]:
-                row = conn.execute(
-                    "SELECT id, language FROM chunks WHERE repo=? AND path=? AND start_line<=? AND end_line>=? "
-                    "AND kind NOT IN ('module', 'class') ORDER BY end_line - start_line LIMIT 1",
-                    (repo, path, line, line)).fetchone()
-                if row and row[0] not in sites and (not languages or row[1] in languages):
-                    sites.append(row[0])
-        del manifest
+            for repo, path, kind, line in self.reader.symbols.references(name, repos)[:200]:
+                if kind != "import":
+                    by_file[(repo, path)].append(line)
+        sites: list[str] = []
+        for (repo, path), lines in by_file.items():  # one query per file, not per reference
+            spans = conn.execute(
+                "SELECT id, language, start_line, end_line FROM chunks WHERE repo=? AND path=? "
+                "AND kind NOT IN ('module', 'class')", (repo, path)).fetchall()
+            for line in lines:
+                inner = min((s for s in spans if s[2] <= line <= s[3]), key=lambda s: s[3] - s[2], default=None)
+                if inner and inner[0] not in sites and (not languages or inner[1] in languages):
+                    sites.append(inner[0])
         return _prefer_ranked(sites, ranked, keep_unranked=len(sites) <= AMBIGUOUS_DEFINITIONS * 3)
 
     def _symbol_rows(self, names: list[str], repos: list[str] | None, languages: list[str] | None,
@@ -545,12 +550,13 @@ class Retriever:
                 rows += manifest.chunks_with_symbol_suffix(name, repos)
         if languages:
             rows = [r for r in rows if r.language in languages]
+        rank: dict[str, int] = {}
         if ranked is not None:
-            rows = self._disambiguate(rows, ranked)
+            rows, rank = self._disambiguate(rows, ranked)
         order = {n: i for i, n in enumerate(names)}
         rows.sort(key=lambda r: (
             min(order.get(r.name, 99), min((order[n] for n in order if r.symbol.endswith(n)), default=99)),
-            _KIND_ORDER.get(r.kind, 2), r.repo, r.path, r.start_line,
+            rank.get(r.id, -1), _KIND_ORDER.get(r.kind, 2), r.repo, r.path, r.start_line,
         ))
         return list({r.id: r for r in rows}.values())[:50]
 

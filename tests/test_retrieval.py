@@ -260,5 +260,18 @@ def test_a_name_defined_in_many_places_keeps_only_the_definitions_the_question_a
     rows.append(ChunkRow("id-pay", "shop", "shop/pay.py", "shop.pay.pay_order", "pay_order", "function", "python",
                          1, 9))
     ranked = _interleave(["id-order", "id-x", "id-pay"], ["id-y", "id-profile"])
-    kept = [r.id for r in Retriever._disambiguate(rows, ranked)]
-    assert kept == ["id-order", "id-profile", "id-pay"]  # `pay_order` is defined once: kept whatever its rank
+    kept, rank = Retriever._disambiguate(rows, ranked)
+    assert sorted(r.id for r in kept) == ["id-order", "id-pay", "id-profile"]  # `pay_order` is defined once
+    assert rank == {"id-order": 0, "id-profile": 3}  # best first when listed: order (dense 1st), profile
+
+
+def test_symbol_lookup_lists_a_many_times_defined_name_best_first(big_names, embedder, monkeypatch):
+    monkeypatch.setenv("DAYONE_HOME", str(big_names))
+    monkeypatch.chdir(big_names.parent)
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        saves = {r.symbol.split(".")[-2]: r.id for r in reader.manifest.chunks_named(["save"])}
+        assert len(saves) == 5
+        r = Retriever(reader, embedder, settings.search)
+        rows = r._symbol_rows(["save"], None, None, dotted=True, ranked=[saves["Profile"], "x", saves["Order"]])
+    assert [row.id for row in rows] == [saves["Profile"], saves["Order"]]  # not their order in the file
