@@ -186,21 +186,26 @@ def ensure_indexed(settings: Settings, roots: dict[str, Path], log: Callable[[st
                    pins: Iterable[SourcePin] = (), embedder: object = None) -> None:
     """Index the repositories the published index lacks, or holds with other include/exclude globs than their
     pin's (the normal incremental pipeline: a rerun is a no-op). Repositories without a pin in `pins` are
-    indexed whole."""
+    indexed whole. An index built with other chunking, embedding or redaction rules is rebuilt first: scores
+    of an index this dayone would not build measure nothing."""
     from indexer.generations import IndexReader, NoIndex
     from indexer.pipeline import Indexer
 
     try:
         with IndexReader(settings) as reader:
             known = {r.name: r.config for r in reader.manifest.repos()}
+            built_with = reader.manifest.get_info("build_key")
     except NoIndex:
-        known = {}
+        known, built_with = {}, None
     by_name = {p.name: p for p in pins}
     wanted = [repo_config(by_name[name], path) if name in by_name else RepoConfig(name=name, path=str(path))
               for name, path in roots.items()]
     stale = [c for c in wanted if c.name not in known or
              (known[c.name].get("include", []), known[c.name].get("exclude", []), known[c.name].get("path"))
              != (c.include, c.exclude, c.path)]
+    if known and built_with != Indexer(settings, embedder=embedder).build_key():  # type: ignore[arg-type]
+        log("the evaluation index was built by other chunking, embedding or redaction rules: rebuilding it")
+        stale = wanted
     if stale:
         log(f"indexing {', '.join(r.name for r in stale)} (once; later runs reuse the index)")
         result = Indexer(settings, embedder=embedder).run(stale)  # type: ignore[arg-type]

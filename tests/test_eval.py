@@ -170,6 +170,17 @@ def test_a_pins_include_globs_limit_what_is_indexed_and_what_the_baselines_searc
     ev.ensure_indexed(settings, roots, log=logged.append, pins=[wider], embedder=embedder)
     assert logged == []
 
+    # New chunking rules: the index is rebuilt before anything is scored on it.
+    with pytest.MonkeyPatch.context() as mp:
+        import indexer.pipeline as pipeline
+
+        mp.setattr(pipeline, "CHUNKER_VERSION", "test-next")
+        ev.ensure_indexed(settings, roots, log=logged.append, pins=[wider], embedder=embedder)
+        assert any("rebuilding" in line for line in logged)
+        logged.clear()
+        ev.ensure_indexed(settings, roots, log=logged.append, pins=[wider], embedder=embedder)
+        assert logged == []  # rebuilt once, then a no-op again
+
     # A gold file the globs leave out could never be found: the gold check says so.
     q = ev.Question("g", "big", "where are tests", ("tests/test_core.py",), ("test_handle_request",))
     assert ev.check_gold([q], roots) == []
