@@ -94,7 +94,7 @@ ARG MODEL_URL
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # git and ssh read the repositories to index; libgomp1 is llama.cpp's OpenMP runtime. Repositories mounted from
 # the host belong to another uid, which git refuses by default ("dubious ownership"); dayone runs git with hooks
-# and fsmonitor switched off (indexer/sources.py), so the image trusts every mounted repository.
+# and fsmonitor switched off (indexer/sources/), so the image trusts every mounted repository.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \

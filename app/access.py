@@ -16,7 +16,7 @@ Mistakes fail closed: with groups configured, a user nobody listed, or a group n
 
 from __future__ import annotations
 
-from indexer.settings import Settings
+from app.settings import Settings
 
 ALL = "*"
 

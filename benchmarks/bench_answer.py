@@ -30,11 +30,11 @@ FILLED = "How does a request to pay for an order reach the database?"
 
 
 def run_one(model: str, fill: int, threads: int) -> dict:
-    from app.answering import Answerer
-    from app.llm import load_chat_model
-    from indexer.embedding import embedder_for
-    from indexer.generations import IndexReader
-    from indexer.settings import load_settings
+    from app.answer.chat_model import load_chat_model
+    from app.answer.conversation import Answerer
+    from app.settings import load_settings
+    from indexer.embedding.dense import embedder_for
+    from indexer.reader import IndexReader
 
     settings = load_settings()
     settings.llm.model_path = model
@@ -92,7 +92,7 @@ def main() -> None:
     home = args.home or tempfile.mkdtemp(prefix="dayone-bench-answer-")
     env = {**os.environ, "DAYONE_HOME": home}
     if not args.home:
-        subprocess.run([sys.executable, "-m", "app.cli", "index", args.repo], env=env, check=True, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "app.doors.cli", "index", args.repo], env=env, check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; repo {args.repo}", flush=True)
     for model in args.models:

@@ -92,10 +92,11 @@ def git_copy(src: Path, dst: Path) -> Path:
 
 def phase_ours(repo: Path, work: Path) -> dict:
     os.environ["DAYONE_HOME"] = str(work / "home")
-    from app.retrieval import Retriever
-    from indexer.generations import IndexReader
-    from indexer.pipeline import Indexer
-    from indexer.settings import RepoConfig, load_settings
+    from app.search.retriever import Retriever
+    from app.settings import load_settings
+    from indexer.pipeline.run import Indexer
+    from indexer.reader import IndexReader
+    from indexer.settings import RepoConfig
 
     settings = load_settings()
     cfg = RepoConfig(name="django", path=str(repo))
@@ -145,10 +146,11 @@ def phase_ours(repo: Path, work: Path) -> dict:
 
 
 def phase_raw(repo: Path, sample: int) -> dict:
+    from app.settings import load_settings
     from indexer.chunking import chunk_file
-    from indexer.embedding import embedder_for
-    from indexer.pipeline import embedding_text, sniff_content
-    from indexer.settings import RepoConfig, load_settings
+    from indexer.embedding.dense import embedder_for
+    from indexer.pipeline.run import embedding_text, sniff_content
+    from indexer.settings import RepoConfig
     from indexer.sources import open_snapshot
 
     emb = embedder_for(load_settings())  # the backend the index uses (auto: int8 ONNX on CPU, torch on a GPU)
@@ -178,8 +180,8 @@ def phase_llamaindex(repo: Path, subset: str, work: Path, batch: int = 10) -> di
     from llama_index.vector_stores.qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
 
-    from indexer.embedding import settings_model_path
-    from indexer.settings import load_settings
+    from app.settings import load_settings
+    from indexer.embedding.dense import settings_model_path
 
     LISettings.llm = None
     device = "cuda" if _cuda() else "cpu"
@@ -188,7 +190,7 @@ def phase_llamaindex(repo: Path, subset: str, work: Path, batch: int = 10) -> di
     LISettings.embed_model = embed
     t0 = time.perf_counter()
     docs = SimpleDirectoryReader(str(repo / subset), recursive=True, required_exts=[".py"]).load_data()
-    from indexer.languages import get_parser  # tree-sitter-language-pack 1.x downloads grammars: pass ours
+    from indexer.chunking.languages import get_parser  # tree-sitter-language-pack 1.x downloads grammars: pass ours
 
     splitter = CodeSplitter(language="python", parser=get_parser("python"))
     nodes = splitter.get_nodes_from_documents(docs)
@@ -228,9 +230,10 @@ def phase_ours_only(repo: Path, work: Path, backend: str, py_only: bool = False)
     os.environ["DAYONE_EMBEDDING__BACKEND"] = "torch" if backend == "torch" else "onnx"
     os.environ["DAYONE_EMBEDDING__QUANTIZE"] = "false" if backend == "onnx-fp32" else "true"
     os.environ["DAYONE_EMBEDDING__CACHE_DIR"] = str(work / "models")
-    from indexer.generations import IndexReader
-    from indexer.pipeline import Indexer
-    from indexer.settings import RepoConfig, load_settings
+    from app.settings import load_settings
+    from indexer.pipeline.run import Indexer
+    from indexer.reader import IndexReader
+    from indexer.settings import RepoConfig
 
     settings = load_settings()
     cfg = RepoConfig(name="bench", path=str(repo), include=["**/*.py"] if py_only else [])
@@ -308,11 +311,12 @@ def phase_quality(repo: Path, work: Path, queries_for: str) -> dict:
     """Torch fp32 against ONNX int8 on one repository: cosine per chunk and overlap of the top ten per query."""
     import numpy as np
 
-    from app.retrieval import Retriever
-    from indexer.embedding import load_embedder
-    from indexer.generations import IndexReader
-    from indexer.pipeline import Indexer, embedding_text, sniff_content
-    from indexer.settings import RepoConfig, load_settings
+    from app.search.retriever import Retriever
+    from app.settings import load_settings
+    from indexer.embedding.dense import load_embedder
+    from indexer.pipeline.run import Indexer, embedding_text, sniff_content
+    from indexer.reader import IndexReader
+    from indexer.settings import RepoConfig
     from indexer.sources import open_snapshot
 
     cfg = RepoConfig(name="q", path=str(repo))

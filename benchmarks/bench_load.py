@@ -40,9 +40,9 @@ def main() -> None:
 
     home = tempfile.mkdtemp(prefix="dayone-bench-load-")
     env = {**os.environ, "DAYONE_HOME": home, "DAYONE_LLM__MAX_ANSWER_TOKENS": str(args.answer_tokens)}
-    subprocess.run([sys.executable, "-m", "app.cli", "index", args.repo], env=env, cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "app.doors.cli", "index", args.repo], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(args.port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "app.doors.cli", "serve", "--port", str(args.port)], env=env,
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{args.port}"
     try:

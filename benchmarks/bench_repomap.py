@@ -1,4 +1,4 @@
-"""Time the repository map (app/repomap.py) on a large Python tree without embedding anything.
+"""Time the repository map (app/tour/repomap.py) on a large Python tree without embedding anything.
 
 Chunks every .py file under ROOT with the real chunker into an in-memory symbol table (the same tables an
 index generation holds), then builds the map and prints the time and the top symbols and modules.
@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.repomap import build_repo_map, is_peripheral
+from app.tour.repomap import build_repo_map, is_peripheral
+from indexer.catalog.symbols import SCHEMA, SymbolTable
 from indexer.chunking import chunk_file
-from indexer.symbols import SCHEMA, SymbolTable
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     defs, refs = table.counts()
     print(f"{len(files)} files, {defs} definitions, {refs} references, chunked in {time.perf_counter() - started:.1f}s")
     started = time.perf_counter()
-    rmap = build_repo_map(conn, name)
+    rmap = build_repo_map(table, name)
     print(f"repo map in {time.perf_counter() - started:.1f}s")
     print("top symbols:", ", ".join(s.qualified_name for s in rmap.symbols if not is_peripheral(s.path))[:600])
     print("top modules:", ", ".join(f.path for f in rmap.files if not is_peripheral(f.path))[:400])

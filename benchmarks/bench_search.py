@@ -27,13 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.evaluation import load_questions  # noqa: E402
-from app.retrieval import RankingOptions, Retriever  # noqa: E402
-from indexer import sparse  # noqa: E402
-from indexer.embedding import embedder_for  # noqa: E402
-from indexer.generations import IndexDir, IndexReader  # noqa: E402
-from indexer.manifest import ChunkRow, FileEntry, Manifest, connect  # noqa: E402
-from indexer.settings import load_settings  # noqa: E402
+from app.evaluation.retrieval_eval import load_questions  # noqa: E402
+from app.search.retriever import RankingOptions, Retriever  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+from indexer.catalog.manifest import ChunkRow, FileEntry, Manifest, connect  # noqa: E402
+from indexer.embedding import sparse  # noqa: E402
+from indexer.embedding.dense import embedder_for  # noqa: E402
+from indexer.pipeline.generations import IndexDir  # noqa: E402
+from indexer.reader import IndexReader  # noqa: E402
 from indexer.store import Point, open_store  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 Slim images have no cron daemon, and installing one means root, a crontab and lost environment variables. This
 loop reads the same setting `dayone serve` uses (DAYONE_REINDEX__SCHEDULE or [reindex] schedule in dayone.toml,
-validated by app/scheduler.py), runs the command as a child process whose output goes to `docker logs`, and
+validated by app/reindex.py), runs the command as a child process whose output goes to `docker logs`, and
 records the outcome in $DAYONE_HOME/reindex-cron.json, which `cron.py --check` turns into the container's health:
 unhealthy after a run that exited non-zero, so `docker ps` shows a failed night.
 
@@ -22,8 +22,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from app.scheduler import next_run, parse_schedule
-from indexer.settings import ConfigError, load_settings
+from app.reindex import next_run, parse_schedule
+from app.settings import load_settings
+from indexer.settings import ConfigError
 
 STATUS_FILE = "reindex-cron.json"
 

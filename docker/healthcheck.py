@@ -11,7 +11,8 @@ import json
 import sys
 import urllib.request
 
-from indexer.settings import ConfigError, load_settings
+from app.settings import load_settings
+from indexer.settings import ConfigError
 
 TIMEOUT_S = 5
 

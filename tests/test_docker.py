@@ -24,9 +24,9 @@ import tomllib
 import pytest
 import yaml
 
-from app.scheduler import parse_schedule
+from app.reindex import parse_schedule
+from app.settings import ServeSettings, load_settings
 from indexer.offline import OFFLINE_ENV
-from indexer.settings import ServeSettings, load_settings
 from tests.conftest import ROOT, make_repo
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -155,8 +155,8 @@ def test_entrypoint_is_the_console_script_and_serve_is_the_default():
     assert json.loads(final["ENTRYPOINT"]) == ["dayone"]
     assert json.loads(final["CMD"]) == ["serve"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["dayone"] == "app.cli:main"
-    from app import cli
+    assert scripts["dayone"] == "app.doors.cli:main"
+    from app.doors import cli
 
     assert callable(cli.main)
     assert "RUN dayone --help > /dev/null" in [f"{w} {r}" for w, r in _final_stage()]
@@ -252,7 +252,7 @@ def test_install_script_in_image_mode_installs_a_working_non_editable_dayone(tmp
     proc = subprocess.run(["./scripts/install.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"dayone installed: {venv / 'bin' / 'dayone'}" in proc.stdout
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import app.scheduler; print(app.scheduler.__file__)"],
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import app.reindex; print(app.reindex.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv)) and "site-packages" in where, where
     help_out = subprocess.run([str(venv / "bin" / "dayone"), "--help"], cwd=tmp_path, env=env, capture_output=True,
@@ -445,13 +445,13 @@ def test_app_healthcheck_against_the_real_dayone_serve(home):
     """The HEALTHCHECK against `dayone serve` itself (loopback, the small packaged model, no index yet)."""
     import typer.main
 
-    from app.cli import app as cli_app
+    from app.doors.cli import app as cli_app
 
     if "serve" not in typer.main.get_command(cli_app).commands:
         pytest.skip("`dayone serve` is not in this tree yet (it is on main)")
     port = _free_port()
     env = {**os.environ, "DAYONE_HOME": str(home), "DAYONE_SERVE__PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "app.doors.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
@@ -494,7 +494,7 @@ def test_cron_runs_dayone_index_all_on_schedule_and_reports_health(tmp_path, hom
     env = {"DAYONE_HOME": str(home), "DAYONE_CONFIG": str(tmp_path / "dayone.toml"),
            "DAYONE_REINDEX__SCHEDULE": "* * * * * */1"}
     assert _cron("--check", env=env).stdout.startswith("healthy: no reindex has run yet")
-    proc = _cron("--max-runs", "1", sys.executable, "-m", "app.cli", "index", "--all", env=env)
+    proc = _cron("--max-runs", "1", sys.executable, "-m", "app.doors.cli", "index", "--all", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "cron: next run of" in proc.stdout and "exited 0 after" in proc.stdout
     assert re.search(r" reindex repo=tiny status=ok files_changed=1 ", proc.stderr)
@@ -540,7 +540,7 @@ def _doc_code(name: str) -> str:
 def test_every_dayone_command_and_option_in_the_docs_exists():
     import typer.main
 
-    from app.cli import app as cli_app
+    from app.doors.cli import app as cli_app
 
     group = typer.main.get_command(cli_app)
     seen = set()
@@ -563,7 +563,7 @@ def test_every_dayone_command_and_option_in_the_docs_exists():
 
 
 def test_every_setting_and_variable_in_the_docs_exists(home):
-    from indexer.settings import Settings
+    from app.settings import Settings
 
     sections = {name: field.annotation for name, field in Settings.model_fields.items()
                 if hasattr(field.annotation, "model_fields")}

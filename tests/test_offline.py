@@ -11,8 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.app.answer.test_chat_model import llm_env
 from tests.conftest import EXAMPLE_SHOP, ROOT, free_port
-from tests.test_llm import llm_env
 
 GUARD = Path(__file__).resolve().parent / "netguard"
 
@@ -40,8 +40,8 @@ def test_index_ask_and_serve_make_no_outbound_connection(tmp_path):
     env = _guarded_env(home, log)
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=600)
+        return subprocess.run([sys.executable, "-m", "app.doors.cli", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
 
     result = cli("index", str(EXAMPLE_SHOP))
     assert result.returncode == 0, result.stderr
@@ -51,7 +51,7 @@ def test_index_ask_and_serve_make_no_outbound_connection(tmp_path):
 
     port = free_port()
     with open(tmp_path / "serve.log", "w") as serve_log:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "app.doors.cli", "serve", "--port", str(port)], env=env,
                                 cwd=tmp_path, stdout=serve_log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"

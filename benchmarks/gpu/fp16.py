@@ -13,7 +13,7 @@ from sentence_transformers import SentenceTransformer
 
 sys.path.insert(0, ".")
 from indexer.chunking import chunk_file  # noqa: E402
-from indexer.pipeline import embedding_text, sniff_content  # noqa: E402
+from indexer.pipeline.run import embedding_text, sniff_content  # noqa: E402
 
 texts: list[str] = []
 root = Path("/tmp/dj")

@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 from sentence_transformers import SentenceTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from indexer.embedding import default_model_path  # noqa: E402
+from indexer.embedding.dense import default_model_path  # noqa: E402
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else ".gpu")
 weights = load_file(str(default_model_path() / "model.safetensors"))

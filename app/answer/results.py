@@ -1,0 +1,108 @@
+"""What an answer is: its numbered sources, its text, what was flagged in it, and the stream that produces it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
+# an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
+
+# -- the result ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """One numbered excerpt in the prompt: a real location in the index and its code."""
+
+    number: int
+    repo: str
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    kind: str
+    language: str
+    text: str
+    score: float = 0.0
+    with_repo: bool = False  # name the repository in the prompt (when more than one is indexed)
+
+    @property
+    def location(self) -> str:
+        return f"{self.repo}:{self.path}:L{self.start_line}-L{self.end_line}"
+
+    @property
+    def short_name(self) -> str:
+        """`OrderService.pay` for a method, `reserve_stock` for a function, the heading for a section."""
+        if not self.symbol or self.kind == "module":
+            return ""
+        if "#" in self.symbol:
+            return self.symbol.split("#", 1)[1]
+        parts = self.symbol.split(".")
+        return ".".join(parts[-2:]) if self.kind == "method" and len(parts) > 1 else parts[-1]
+
+    def block(self) -> str:
+        where = f"{self.repo}:{self.path}" if self.with_repo else self.path
+        what = f"{self.kind} {self.short_name} in " if self.short_name else ""
+        return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}\n"
+                f"```{self.language}\n{self.text.rstrip()}\n```")
+
+    def citation_json(self) -> dict:
+        return {"repo": self.repo, "path": self.path, "start_line": self.start_line, "end_line": self.end_line,
+                "symbol": self.symbol}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Something the answer names that the index does not hold."""
+
+    text: str
+    kind: str  # "path" or "symbol" (not in the index), "citation" (names no source, or dropped)
+    reason: str
+
+
+@dataclass
+class Answer:
+    question: str
+    standalone_question: str
+    text: str  # final: citations renumbered to match `citations`, unknown names marked
+    raw_text: str  # as the model wrote it (what was streamed)
+    citations: list[Source]  # the sources the answer cites, in order of first citation
+    cited_numbers: list[int]  # their numbers in the prompt (and in the streamed text)
+    sources: list[Source]  # every source the prompt carried
+    flagged: list[Flag]
+    no_context: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The `dayone ask --json` contract."""
+        return {"question": self.question, "answer": self.text,
+                "citations": [c.citation_json() for c in self.citations]}
+
+
+class AnswerStream:
+    """Iterate for the answer's text as it is generated; `answer` holds the checked result afterwards."""
+
+    def __init__(self, pieces: Iterator[str], finish: Any, sources: list[Source]):
+        self._pieces = pieces
+        self._finish = finish
+        self.sources = sources
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._answer is not None:
+            return
+        collected: list[str] = []
+        for piece in self._pieces:
+            collected.append(piece)
+            yield piece
+        self._answer = self._finish("".join(collected))
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer

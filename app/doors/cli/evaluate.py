@@ -1,0 +1,52 @@
+"""`dayone eval`: retrieval measured on pinned real codebases against the baselines a user would use instead."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, out, settings_from
+
+
+@app.command(name="eval")
+def eval_retrieval(
+    repo: Annotated[list[str] | None, typer.Option("--repo", help="only this pinned repository (repeatable)")] = None,
+    baselines: Annotated[bool, typer.Option(help="also run BM25 over files and plain llama-index")] = True,
+    ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
+    questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
+                                                   "*.jsonl (default: the repository's eval/)")] = None,
+    show_misses: Annotated[bool, typer.Option("--misses", help="list the questions each system misses at 5")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table."""
+    from app.evaluation import retrieval_eval as ev
+
+    def log(text: str) -> None:
+        err.print(text, highlight=False, markup=False)
+
+    try:
+        settings = settings_from(config)
+        qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
+        results = [ev.run_ours(settings, qs, spans)]
+        if ablation:
+            for name, options in ev._ablations().items():
+                results.append(ev.run_ours(settings, qs, spans, name=name, ranking_options=options))
+        if baselines:
+            corpora = {r: ev.indexed_files(settings, r, roots[r]) for r in sorted({q.repo for q in qs})}
+            results.append(ev.run_bm25(qs, spans, corpora))
+            results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
+    except (*USER_ERRORS, ev.EvalError) as exc:
+        raise fail(str(exc)) from None
+    rows = ev.table(results, qs)
+    if as_json:
+        sys.stdout.write(json.dumps([dict(zip(ev.HEADER, r, strict=True)) for r in rows]) + "\n")
+    else:
+        out.print(ev.format_table(rows), highlight=False, markup=False)
+    if show_misses:
+        for res in results:
+            err.print(f"{res.name} misses at 5: {' '.join(ev.misses(res, qs)) or '-'}", highlight=False)

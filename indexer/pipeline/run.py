@@ -1,0 +1,570 @@
+"""The index run: sources -> chunking -> embedding -> store, incremental and crash-safe.
+
+One run takes the writer lock, compares each repository's snapshot with the published manifest, and when
+anything changed builds the next generation (a copy of the published one, or an empty one for a full rebuild),
+embeds only added and changed files, removes the chunks of changed, renamed and deleted files, and publishes
+the generation atomically (see indexer/pipeline/generations.py). A repository that fails is reported and keeps its
+previous chunks; the others still finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from indexer.catalog.manifest import ChunkRow, FileEntry, Manifest, ManifestError, connect
+from indexer.catalog.symbols import SymbolTable
+from indexer.chunking import CHUNKER_VERSION, chunk_file
+from indexer.chunking.languages import sniff_language
+from indexer.chunking.models import Chunk, FileChunks, SourceFile
+from indexer.embedding import sparse
+from indexer.embedding.dense import Embedder, embedder_for, embedder_identity, settings_model_path
+from indexer.pipeline.generations import Generation, IndexDir, copy_manifest, copy_sparse
+from indexer.settings import IndexerSettings, RepoConfig
+from indexer.sources import Snapshot, SourceError, open_snapshot
+from indexer.sources.redaction import REDACTION_VERSION, redact_file
+from indexer.store import Point, SearchFilter, Store, StoreError, StoreUnreachable, open_store
+
+log = logging.getLogger(__name__)
+
+_ID_NAMESPACE = uuid.UUID("5b0c7d1e-8f1a-4c2e-9a55-0d4f3a9e1c77")
+EMBED_BATCH_CHUNKS = 512  # chunks handed to the model per call: large enough for length-sorted batching
+PARALLEL_MIN_FILES = 200  # fewer files parse faster in this process than a pool of workers starts
+PARSE_WINDOW = 256  # files read ahead and handed to the workers at a time: bounds memory to ~256 MiB
+
+
+class Progress(Protocol):
+    """Where a run reports progress; the CLI draws bars, tests pass None."""
+
+    def start(self, key: str, description: str, total: int) -> None: ...
+    def advance(self, key: str, n: int = 1) -> None: ...
+    def finish(self, key: str) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class _NoProgress:
+    def start(self, key: str, description: str, total: int) -> None:
+        pass
+
+    def advance(self, key: str, n: int = 1) -> None:
+        pass
+
+    def finish(self, key: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        log.info(text)
+
+
+@dataclass
+class RepoResult:
+    name: str
+    commit: str | None = None
+    files: int = 0
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_total: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_paths: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    redacted: Counter[str] = field(default_factory=Counter)  # secrets replaced by markers, by kind
+    seconds: float = 0.0
+    error: str | None = None
+    unreachable: bool = False  # the error was a Qdrant server that did not answer: worth retrying
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.error is None and not (self.added or self.changed or self.deleted)
+
+
+@dataclass
+class RunResult:
+    repos: list[RepoResult] = field(default_factory=list)
+    generation: str | None = None
+    full_rebuild_reason: str | None = None
+    seconds: float = 0.0
+    parse_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    store_seconds: float = 0.0
+    chunks_embedded: int = 0
+
+    @property
+    def failed(self) -> list[RepoResult]:
+        return [r for r in self.repos if r.error]
+
+
+def chunk_id(repo: str, path: str, blob: str, ordinal: int) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{repo}\0{path}\0{blob}\0{ordinal}"))
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the model reads: the path and qualified name first, so where a chunk lives informs its vector."""
+    head = f"{chunk.path}\n{chunk.symbol}\n" if chunk.symbol else f"{chunk.path}\n"
+    return head + chunk.text
+
+
+def sparse_text(chunk: Chunk) -> str:
+    return f"{chunk.path} {chunk.symbol}\n{chunk.text}"
+
+
+def sniff_content(data: bytes) -> str | None:
+    """Why a file's content should not be indexed, or None: binary data, minified or generated code."""
+    head = data[:8192]
+    if b"\0" in head:
+        return "binary"
+    if not data.strip():
+        return "empty"
+    lines = data.count(b"\n") + 1
+    if len(data) > 20_000 and len(data) / lines > 500:
+        return "minified"
+    first = head[:1024].lower()
+    if b"@generated" in first or b"do not edit" in first or b"autogenerated" in first:
+        return "generated"
+    return None
+
+
+@dataclass
+class _PendingChunk:
+    id: str
+    repo: str
+    commit: str | None
+    chunk: Chunk
+
+
+class Indexer:
+    """Runs index passes for one configured installation."""
+
+    def __init__(self, settings: IndexerSettings, *, embedder: Embedder | None = None,
+                 progress: Progress | None = None):
+        self.settings = settings
+        self._embedder = embedder
+        self.progress: Progress = progress or _NoProgress()
+        self.index_dir = IndexDir(settings.index_dir)
+
+    # -- identity of a build: anything that changes vectors or chunk boundaries -------------------------
+    def model_path(self) -> Path:
+        return settings_model_path(self.settings)
+
+    def build_key(self) -> str:
+        s = self.settings.index
+        # An embedder handed in (tests, benchmarks) names its own vectors; otherwise the settings decide,
+        # without loading the model, so a no-op run stays fast.
+        model = self._embedder.model_id if self._embedder is not None else embedder_identity(self.settings)
+        return (f"model={model};chunker={CHUNKER_VERSION};sparse={sparse.VERSION};"
+                f"tokens={s.max_chunk_tokens};window={s.text_window_lines};secrets={REDACTION_VERSION}")
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self.progress.message("loading the embedding model")
+            self._embedder = embedder_for(self.settings)
+        return self._embedder
+
+    # -- the run --------------------------------------------------------------------------------------
+    def run(self, repos: Sequence[RepoConfig], *, full: bool = False, fetch: bool = True) -> RunResult:
+        started = time.perf_counter()
+        result = RunResult()
+        with self.index_dir.writer_lock():
+            removed = self.index_dir.collect_garbage()
+            if removed:
+                log.info("removed unfinished or old generations: %s", ", ".join(removed))
+            published = self.index_dir.current()
+            build_key = self.build_key()
+            old_key, reason = None, None
+            known: list[RepoConfig] = []
+            if published is not None:
+                try:
+                    conn = connect(published.manifest_path, readonly=True)
+                    old_key = Manifest(conn).get_info("build_key")
+                    known = [RepoConfig(**r.config) for r in Manifest(conn).repos()]
+                    conn.close()
+                except ManifestError as exc:
+                    reason = f"the manifest is unreadable ({exc}); rebuilding"
+                    published = None
+            if full:
+                reason = "a full rebuild was asked for"
+            elif published is not None and old_key != build_key:
+                reason = _explain_key_change(old_key, build_key)
+            if reason:
+                self.progress.message(f"full rebuild: {reason}")
+                result.full_rebuild_reason = reason
+                asked = {r.name for r in repos}
+                extra = [r for r in known if r.name not in asked]
+                if extra:
+                    self.progress.message("also rebuilding " + ", ".join(r.name for r in extra))
+                repos = [*repos, *extra]
+
+            snapshots: list[tuple[RepoConfig, Snapshot | None, RepoResult]] = []
+            try:
+                for repo in repos:
+                    rr = RepoResult(repo.name)
+                    try:
+                        snap = open_snapshot(repo, cache_dir=self.settings.repo_cache_dir,
+                                             max_file_bytes=self.settings.index.max_file_bytes, fetch=fetch)
+                    except SourceError as exc:
+                        rr.error = str(exc)
+                        snap = None
+                    snapshots.append((repo, snap, rr))
+                    result.repos.append(rr)
+                try:
+                    self._run_locked(published if not reason else None, published, build_key, snapshots, result)
+                except (OSError, sqlite3.Error) as exc:  # a full disk, a file-size limit, an I/O error
+                    raise StoreError(f"writing the new index failed: {_write_failure(exc)}; the previous index is "
+                                     "still the published one") from exc
+            finally:
+                for _, snap, _ in snapshots:
+                    if snap is not None:
+                        snap.close()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run_locked(self, base: Generation | None, published: Generation | None, build_key: str,
+                    snapshots: list[tuple[RepoConfig, Snapshot | None, RepoResult]], result: RunResult) -> None:
+        # Plan from the published manifest (read-only) before copying anything: a no-op run costs nothing.
+        plans: list[tuple[RepoConfig, Snapshot, RepoResult, _Plan]] = []
+        base_conn = connect(base.manifest_path, readonly=True) if base is not None else None
+        try:
+            base_manifest = Manifest(base_conn) if base_conn else None
+            for repo, snap, rr in snapshots:
+                if snap is None:
+                    continue
+                plan = _plan(snap, base_manifest.files(repo.name) if base_manifest else {})
+                rr.commit, rr.files = snap.commit, len(snap.files)
+                rr.added, rr.changed, rr.deleted = len(plan.added), len(plan.changed), len(plan.deleted)
+                rr.skipped = Counter(snap.skipped)
+                rr.skipped_paths = list(snap.skipped_paths)
+                for entry in plan.unchanged:
+                    if entry.status != "indexed":
+                        rr.skipped[entry.status] += 1
+                        rr.skipped_paths.append((entry.path, entry.status))
+                old_repo = base_manifest.repo(repo.name) if base_manifest else None
+                moved = old_repo is None or old_repo.commit != snap.commit or old_repo.branch != snap.branch
+                if plan.is_empty and not moved:
+                    rr.chunks_total = old_repo.chunks if old_repo else 0
+                    continue
+                plans.append((repo, snap, rr, plan))
+        finally:
+            if base_conn is not None:
+                base_conn.close()
+        if not plans:  # nothing changed, or every repository failed: the published index stays as it is
+            result.generation = published.name if published is not None else None
+            return
+
+        _check_free_space(self.settings.index_dir, base, embedded=not self.settings.store.qdrant_url)
+        gen = self.index_dir.new_generation()
+        try:
+            if base is not None:
+                copy_manifest(base.manifest_path, gen.manifest_path)
+                if base.shard_path.is_dir() and not self.settings.store.qdrant_url:
+                    shutil.copytree(base.shard_path, gen.shard_path, copy_function=copy_sparse)
+            conn = connect(gen.manifest_path)
+            store = open_store(self.settings.store, gen.shard_path)
+            try:
+                manifest = Manifest(conn)
+                if base is None and published is not None and self.settings.store.qdrant_url:
+                    # Full rebuild on a server store, which is updated in place: drop the old build's points.
+                    store.delete_where(SearchFilter())
+                manifest.set_info("build_key", build_key)
+                store.ensure_schema(self.embedder.dim)
+                for repo, snap, rr, plan in plans:
+                    t0 = time.perf_counter()
+                    try:
+                        self._index_repo(repo, snap, plan, manifest, SymbolTable(conn), store, rr, result)
+                        conn.commit()
+                    except (StoreError, OSError, sqlite3.Error) as exc:
+                        conn.rollback()
+                        rr.error = f"{repo.name}: {exc}".splitlines()[0]
+                        rr.unreachable = isinstance(exc, StoreUnreachable)
+                        try:
+                            _reconcile(repo.name, Manifest(conn), store)
+                        except StoreError as gone:
+                            # A Qdrant server that went away cannot be checked now; the repositories that
+                            # finished are published, and the next run's orphan sweep tidies this one's points.
+                            if not isinstance(gone, StoreUnreachable):
+                                raise
+                    rr.seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                store.flush()
+                result.store_seconds += time.perf_counter() - t0
+                conn.commit()
+            finally:
+                store.close()
+                conn.close()
+            self.index_dir.publish(gen)
+            result.generation = gen.name
+        except BaseException:
+            shutil.rmtree(gen.path, ignore_errors=True)
+            raise
+        self.index_dir.collect_garbage()
+
+    def _index_repo(self, repo: RepoConfig, snap: Snapshot, plan: _Plan, manifest: Manifest,
+                    symbols: SymbolTable, store: Store, rr: RepoResult, result: RunResult) -> None:
+        if self.settings.store.qdrant_url:
+            # A server store is updated in place: first remove points a killed run left behind.
+            expected = manifest.all_chunk_ids(repo.name)
+            orphans = [i for i in store.iter_ids(SearchFilter(repos=[repo.name])) if i not in expected]
+            if orphans:
+                store.delete(orphans)
+        stale_ids: list[str] = []
+        for path in [f.path for f in plan.changed] + plan.deleted:
+            stale_ids.extend(manifest.remove_file(repo.name, path))
+        todo = plan.added + plan.changed
+        key = f"files:{repo.name}"
+        self.progress.start(key, f"{repo.name}: parsing", len(todo))
+        pending: list[_PendingChunk] = []
+        t0 = time.perf_counter()
+        for source_file, fc in self._parse_all(snap, todo, rr):
+            status = "indexed"
+            if isinstance(fc, str):
+                status, fc = fc, None
+                rr.skipped[status] += 1
+                rr.skipped_paths.append((source_file.path, status))
+            rows = []
+            if fc is not None:
+                for ordinal, chunk in enumerate(fc.chunks):
+                    cid = chunk_id(repo.name, source_file.path, source_file.blob, ordinal)
+                    pending.append(_PendingChunk(cid, repo.name, snap.commit, chunk))
+                    rows.append(ChunkRow(cid, repo.name, chunk.path, chunk.symbol, chunk.name, chunk.kind,
+                                         chunk.language, chunk.start_line, chunk.end_line))
+                symbols.add(repo.name, fc.definitions, fc.references)
+                if not fc.chunks:
+                    status = "no-chunks"
+            language = fc.language if fc is not None else ""
+            manifest.add_file(repo.name, FileEntry(source_file.path, source_file.blob, language, status), rows)
+            self.progress.advance(key)
+        result.parse_seconds += time.perf_counter() - t0
+        self.progress.finish(key)
+        if rr.redacted:
+            self.progress.message(f"{repo.name}: replaced {sum(rr.redacted.values())} secrets with markers ("
+                                  + ", ".join(f"{k} {v}" for k, v in sorted(rr.redacted.items())) + ")")
+        key = f"chunks:{repo.name}"
+        self.progress.start(key, f"{repo.name}: embedding", len(pending))
+        for start in range(0, len(pending), EMBED_BATCH_CHUNKS):
+            batch = pending[start : start + EMBED_BATCH_CHUNKS]
+            self._embed_and_store(batch, store, result, rr)
+            self.progress.advance(key, len(batch))
+        self.progress.finish(key)
+        if stale_ids:
+            t0 = time.perf_counter()
+            store.delete(stale_ids)
+            result.store_seconds += time.perf_counter() - t0
+        rr.chunks_removed = len(stale_ids)
+        manifest.set_repo(repo.name, source=repo.url or repo.path or "", config=repo.model_dump(),
+                          branch=snap.branch,
+                          commit=snap.commit, skipped=dict(rr.skipped))
+        rr.chunks_total = manifest.count_chunks(repo.name)
+
+    def _read(self, snap: Snapshot, path: str) -> bytes | None:
+        try:
+            return snap.read(path)
+        except (OSError, SourceError) as exc:
+            log.warning("%s: %s: unreadable (%s)", snap.name, path, exc)
+            return None
+
+    def _parse_all(self, snap: Snapshot, todo: list[SourceFile],
+                   rr: RepoResult) -> Iterator[tuple[SourceFile, FileChunks | str]]:
+        """Each file's chunks (or skip reason) in `todo` order, parsed by a pool of processes when the run is
+        big enough and the machine has the cores. Files are read here (the snapshot is not shared) a window at
+        a time."""
+        options = {"max_tokens": self.settings.index.max_chunk_tokens,
+                   "window_lines": self.settings.index.text_window_lines,
+                   "count_tokens": self.embedder.count_tokens}
+        workers = parse_workers(self.settings.index.parse_workers)
+        pool = None
+        if workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
+            # fork: the workers inherit the tokenizer instead of loading the model again; they never touch
+            # the embedding model itself (the same pattern as PyTorch's DataLoader workers).
+            pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (options,))
+        try:
+            for start in range(0, len(todo), PARSE_WINDOW):
+                window = todo[start : start + PARSE_WINDOW]
+                datas = [self._read(snap, f.path) for f in window]
+                readable = [(f.path, d) for f, d in zip(window, datas, strict=True) if d is not None]
+                if pool is not None:
+                    parsed = iter(pool.map(_parse_in_worker, readable, chunksize=4))
+                else:
+                    parsed = (parse_file(p, d, **options) for p, d in readable)
+                for f, d in zip(window, datas, strict=True):
+                    if d is None:
+                        yield f, "unreadable"
+                        continue
+                    fc, found = next(parsed)
+                    rr.redacted.update(found)
+                    yield f, fc
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+    def _embed_and_store(self, pending: list[_PendingChunk], store: Store, result: RunResult,
+                         rr: RepoResult) -> None:
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed_documents([embedding_text(p.chunk) for p in pending])
+        t1 = time.perf_counter()
+        points = []
+        for p, vec in zip(pending, vectors, strict=True):
+            idx, vals = sparse.encode_document(sparse_text(p.chunk))
+            c = p.chunk
+            points.append(Point(
+                id=p.id, dense=vec, sparse_indices=idx, sparse_values=vals,
+                payload={"repo": p.repo, "commit": p.commit or "", "path": c.path,
+                         "start_line": c.start_line, "end_line": c.end_line, "language": c.language,
+                         "kind": c.kind, "symbol": c.symbol, "name": c.name, "signature": c.signature,
+                         "text": c.text, "part": c.part, "parts": c.parts},
+            ))
+        store.upsert(points)
+        t2 = time.perf_counter()
+        result.embed_seconds += t1 - t0
+        result.store_seconds += t2 - t1
+        result.chunks_embedded += len(points)
+        rr.chunks_added += len(points)
+
+
+def parse_file(path: str, data: bytes, *, max_tokens: int, window_lines: int,
+               count_tokens: Callable[[str], int] | None) -> tuple[FileChunks | str, Counter[str]]:
+    """Bytes of one file to chunks (or the reason it has none), plus the secrets redacted from it by kind.
+
+    Pure and process-independent, so it runs the same in this process and in a parsing worker.
+    """
+    why = sniff_content(data)
+    if why:
+        return why, Counter()
+    # Secrets go before parsing: chunk text, vectors, symbol names and the manifest never see them.
+    data, found = redact_file(path, data, sniff_language(path, data))
+    fc = chunk_file(path, data, max_tokens=max_tokens, count_tokens=count_tokens, window_lines=window_lines)
+    return fc, Counter(found)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(options: dict) -> None:
+    _WORKER.update(options)
+
+
+def _parse_in_worker(item: tuple[str, bytes]) -> tuple[FileChunks | str, Counter[str]]:
+    return parse_file(item[0], item[1], **_WORKER)
+
+
+def parse_workers(configured: int) -> int:
+    """How many processes parse files. 0 (auto) leaves one core to this process and stays sequential on
+    machines with two cores or fewer, where embedding takes ~98% of an index run anyway; on a GPU host
+    parsing is the slow stage (docs/benchmarks.md), so its cores are worth using."""
+    if configured > 0:
+        return configured
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return 1 if cpus <= 2 else min(cpus - 1, 8)
+
+
+@dataclass
+class _Plan:
+    added: list[SourceFile] = field(default_factory=list)
+    changed: list[SourceFile] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[FileEntry] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.changed or self.deleted)
+
+
+def _plan(snap: Snapshot, known: dict[str, FileEntry]) -> _Plan:
+    plan = _Plan()
+    offered = set()
+    for f in snap.files:
+        offered.add(f.path)
+        old = known.get(f.path)
+        if old is None:
+            plan.added.append(f)
+        elif old.blob != f.blob:
+            plan.changed.append(f)
+        else:
+            plan.unchanged.append(old)
+    plan.deleted = sorted(p for p in known if p not in offered)
+    # Renames are a delete plus an add: chunk ids depend on the path, and so do qualified names.
+    return plan
+
+
+# The embedded engine maps two 32 MiB write-ahead-log segments per shard; writing into a mapped page the disk
+# cannot back kills the process with SIGBUS instead of raising, so the space must be there before starting.
+WAL_RESERVE_BYTES = 64 * 1024 * 1024
+
+
+def _apparent_bytes(path: Path) -> int:
+    """A folder's size counting the holes of its sparse files. Copies keep the holes (copy_sparse), but the
+    engine may fill any of them through a memory map later, and a mapped page the disk cannot back kills the
+    process with SIGBUS instead of raising: so the free-space check reserves the apparent size."""
+    total = 0
+    for f in path.rglob("*"):
+        with contextlib.suppress(OSError):
+            if f.is_file():
+                total += f.stat().st_size
+    return total
+
+
+def _write_failure(exc: BaseException) -> str:
+    """One short line for a failed write: "the disk is full" when it is, never a list of every file."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        detail = str(exc.args[0][0][-1])  # copytree collects (src, dst, why) for every file; one says it all
+    else:
+        detail = str(exc)
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or any(
+        sign in detail for sign in ("Errno 28", "Errno 27", "Errno 122", "disk is full", "No space left"))
+    detail = " ".join(detail.split())
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    return f"the disk is full ({detail})" if full else detail
+
+
+def _check_free_space(index_dir: Path, base: Generation | None, *, embedded: bool) -> None:
+    """Refuse to start a generation the disk cannot hold: a clear error now beats a crash halfway."""
+    need = (_apparent_bytes(base.path) if base is not None else 0) + (WAL_RESERVE_BYTES if embedded else 0)
+    free = shutil.disk_usage(index_dir).free
+    if free < need:
+        raise StoreError(f"not enough free disk space under {index_dir}: a new index generation needs about "
+                         f"{need // 2**20 + 1} MiB, {free // 2**20} MiB are free; the previous index is still the "
+                         "published one")
+
+
+def _reconcile(name: str, manifest: Manifest, store: Store) -> None:
+    """After a repository failed mid-run, make its store points match its (rolled back) manifest rows again.
+
+    Points the failed run had added are deleted; if rows lost their points, or the store cannot be written
+    (a full disk), raise so the whole generation is dropped: publishing it would hide or lose chunks.
+    """
+    expected = manifest.all_chunk_ids(name)
+    present = set(store.iter_ids(SearchFilter(repos=[name])))
+    orphans = sorted(present - expected)
+    if orphans:
+        store.delete(orphans)
+    if expected - present:
+        raise StoreError(f"{name}: {len(expected - present)} chunks lost their vectors while the run failed; "
+                         "nothing was published")
+
+
+def _explain_key_change(old: str | None, new: str) -> str:
+    if old is None:
+        return "the index predates build tracking"
+    o = dict(part.split("=", 1) for part in old.split(";") if "=" in part)
+    n = dict(part.split("=", 1) for part in new.split(";") if "=" in part)
+    labels = {"model": "embedding model", "chunker": "chunker version", "sparse": "sparse encoder version",
+              "tokens": "max_chunk_tokens", "window": "text_window_lines",
+              "secrets": "secret redaction rules"}
+    diffs = [f"{labels.get(k, k)} changed ({o.get(k)} -> {n.get(k)})" for k in n if o.get(k) != n.get(k)]
+    return "; ".join(diffs) + "; rebuilding every repository" if diffs else "build settings changed"

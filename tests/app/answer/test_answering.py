@@ -1,0 +1,191 @@
+"""Grounded answers end to end: the real shop index, real retrieval, the real Qwen2.5-Coder-0.5B through llama.cpp.
+
+Generation is kept short (128 answer tokens, 4 sources, n_ctx 4096) so the module runs in about two minutes on
+two cores.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from llama_index.core.base.base_retriever import BaseRetriever
+
+from app.answer.chat_model import LlamaCppModel
+from app.answer.citations import check_answer
+from app.answer.conversation import Answerer
+from app.answer.llama_index import IndexRetriever
+from app.answer.modelfiles import check_gguf_file
+from app.answer.prompts import NO_CONTEXT_ANSWER, NOT_INDEXED
+from app.answer.results import Answer
+from app.settings import load_settings
+from indexer.pipeline.run import Indexer
+from indexer.reader import IndexReader
+from indexer.settings import RepoConfig
+from tests.app.answer.test_chat_model import TEST_N_CTX, llm_env, packaged_model_file, shared_chat_model
+from tests.conftest import EXAMPLE_SHOP, make_repo
+
+FIVE_QUESTIONS = [
+    # (question, the file the answer must cite, the name it must give)
+    ("where are orders paid?", "api/orders.py", "OrderService.pay"),
+    ("which method reserves stock for an order?", "api/inventory.py", "reserve_stock"),
+    ("which Go function sends the order confirmation email?", "worker/email.go", "SendOrderConfirmation"),
+    ("how does the web front end add an item to the cart?", "web/src/cart.ts", "addItem"),
+    ("how do the API services reach the database?", "api/db.py", "Database"),
+]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, embedder):
+    """The example shop indexed into its own DAYONE_HOME, with settings for the test model."""
+    home = tmp_path_factory.mktemp("shop-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_HOME", str(home))
+        mp.delenv("DAYONE_CONFIG", raising=False)
+        for key, value in llm_env().items():
+            mp.setenv(key, value)
+        mp.chdir(home)
+        settings = load_settings()
+    Indexer(settings, embedder=embedder).run([RepoConfig(name="shop", path=str(EXAMPLE_SHOP))])
+    reader = IndexReader(settings)
+    yield settings, reader
+    reader.close()
+
+
+@pytest.fixture(scope="module")
+def answerer(shop, embedder) -> Answerer:
+    settings, reader = shop
+    return Answerer(reader, embedder, shared_chat_model(), settings)
+
+
+def assert_real_locations(answer: Answer, reader: IndexReader) -> None:
+    """Every citation is a location the index holds: the file exists and the lines lie inside it."""
+    for c in answer.citations:
+        assert c.repo == "shop"
+        file = EXAMPLE_SHOP / c.path
+        assert file.is_file(), c.path
+        lines = len(file.read_text().splitlines())
+        assert 1 <= c.start_line <= c.end_line <= lines, (c.path, c.start_line, c.end_line, lines)
+        assert c.path in reader.manifest.files("shop")
+    numbers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert all(1 <= n <= len(answer.citations) for n in numbers), answer.text  # [k] is citations[k-1]
+
+
+@pytest.mark.parametrize(("question", "path", "name"), FIVE_QUESTIONS, ids=[p for _q, p, _n in FIVE_QUESTIONS])
+def test_five_questions_cite_the_right_file_and_name_the_function(answerer, shop, question, path, name):
+    stream = answerer.ask(question)
+    assert stream.sources and len(stream.sources) <= 4
+    pieces = list(stream)
+    answer = stream.answer
+    assert len(pieces) > 1, "the answer streams"
+    assert "".join(pieces) == answer.raw_text
+    assert not answer.no_context
+    assert_real_locations(answer, shop[1])
+    assert path in [c.path for c in answer.citations], (answer.text, answer.citations)
+    assert name in answer.text, answer.text
+    assert not [f for f in answer.flagged if f.kind in ("path", "symbol")], answer.flagged
+
+
+def test_a_follow_up_is_condensed_and_keeps_the_earlier_sources(answerer, shop):
+    conversation = answerer.conversation()
+    first = conversation.ask("where are orders paid?").answer
+    assert "api/orders.py" in [c.path for c in first.citations]
+    follow = conversation.ask("and what happens when the card is declined?").answer
+    assert follow.standalone_question and follow.standalone_question != follow.question
+    assert not follow.no_context
+    # The follow-up's prompt extends the first one: same numbered sources first, then any new ones.
+    assert [s.location for s in follow.sources[: len(first.sources)]] == [s.location for s in first.sources]
+    assert_real_locations(follow, shop[1])
+    assert {"api/orders.py", "api/payments.py"} & {c.path for c in follow.citations}
+
+
+def test_nothing_relevant_is_said_without_calling_the_model(tmp_path, embedder, monkeypatch):
+    repo = make_repo(tmp_path / "mathlib", {
+        "mathlib/series.py": 'def fibonacci(n):\n    """The n-th Fibonacci number."""\n    a, b = 0, 1\n'
+                             '    for _ in range(n):\n        a, b = b, a + b\n    return a\n',
+        "mathlib/matrix.py": 'def matmul(a, b):\n    """Multiply two matrices given as lists of rows."""\n'
+                             '    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]\n',
+    })
+    monkeypatch.setenv("DAYONE_HOME", str(tmp_path / "home"))
+    for key, value in llm_env().items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    Indexer(settings, embedder=embedder).run([RepoConfig(name="mathlib", path=str(repo))])
+    model = shared_chat_model()
+    stats_before = model.last_stats
+    with IndexReader(settings) as reader:
+        stream = Answerer(reader, embedder, model, settings).ask("how are customer orders paid by credit card?")
+        assert list(stream) == [NO_CONTEXT_ANSWER]
+        answer = stream.answer
+    assert answer.no_context and answer.citations == [] and answer.to_json()["citations"] == []
+    assert model.last_stats is stats_before  # no generation ran
+
+
+def test_index_retriever_is_a_llama_index_retriever_with_whole_symbols(shop, embedder):
+    settings, reader = shop
+    retriever = IndexRetriever(Answerer(reader, embedder, shared_chat_model(), settings).search, k=4)
+    assert isinstance(retriever, BaseRetriever)
+    nodes = retriever.retrieve("where are orders paid?")
+    top = nodes[0].node
+    assert (top.metadata["path"], top.metadata["symbol"]) == ("api/orders.py", "api.orders.OrderService.pay")
+    # OrderService.pay is longer than MiniLM's window, so it is stored in parts: the node holds all of it.
+    source_lines = (EXAMPLE_SHOP / "api/orders.py").read_text().splitlines()
+    whole = "\n".join(source_lines[top.metadata["start_line"] - 1: top.metadata["end_line"]])
+    assert top.get_content() == whole
+    assert top.metadata["query_similarity"] > 0.4
+
+
+def test_sources_fit_the_token_budget_of_a_small_context(shop, embedder):
+    settings, reader = shop
+    small = LlamaCppModel(packaged_model_file(), n_ctx=1024)
+    try:
+        tight = settings.model_copy(deep=True)
+        tight.llm.max_sources = 10
+        tight.llm.max_answer_tokens = 200
+        conversation = Answerer(reader, embedder, small, tight).conversation()
+        nodes = conversation.retriever.retrieve("how does an order get created, paid and refunded?")
+        messages, sources, _reuse = conversation._build_prompt("how does an order get created?", nodes)
+        prompt_tokens = small.count_messages(messages)
+        assert prompt_tokens + tight.llm.max_answer_tokens <= small.context_size
+        assert 1 <= len(sources) < len(nodes)  # the budget, not max_sources, decided
+        for s in sources:  # a source cut to fit keeps a true location
+            if s.kind in ("function", "method"):
+                real = (EXAMPLE_SHOP / s.path).read_text().splitlines()[s.start_line - 1: s.end_line]
+                assert s.text.strip() == "\n".join(real).strip()
+        # And llama.cpp accepts the prompt as built (one token is enough to prove it fits).
+        assert small.complete(messages, max_tokens=1) is not None
+    finally:
+        small.close()
+    assert check_gguf_file(packaged_model_file()).context_length >= TEST_N_CTX
+
+
+def test_validator_flags_invented_names_and_maps_citations(shop, embedder):
+    settings, reader = shop
+    conversation = Answerer(reader, embedder, shared_chat_model(), settings).conversation()
+    nodes = conversation.retriever.retrieve("where are orders paid?")
+    _messages, sources, _ = conversation._build_prompt("where are orders paid?", nodes)
+    pay = next(s for s in sources if s.symbol.endswith("OrderService.pay"))
+    other = next(s for s in sources if s.path != "api/orders.py")
+    raw = (f"Orders are paid by `OrderService.pay` in api/orders.py [{other.number}]. "
+           f"The card is charged by `OrderService.process_payment()` in `api/made_up.py` [9]. "
+           f"Stock is held by `OrderService.reserve_stock`. "
+           f"It calls `self.gateway.charge` [{pay.number}].")
+    answer = check_answer("q", "q", raw, sources, reader)
+    flagged = {(f.kind, f.text) for f in answer.flagged}
+    assert ("path", "api/made_up.py") in flagged
+    assert ("symbol", "OrderService.process_payment") in flagged
+    assert ("symbol", "OrderService.reserve_stock") in flagged  # a real class and a real name, not its member
+    assert ("citation", "[9]") in flagged
+    assert ("citation", f"[{other.number}]") in flagged  # it holds nothing its sentence names
+    assert ("symbol", "self.gateway.charge") not in flagged and ("path", "api/orders.py") not in flagged
+    assert f"`api/made_up.py`{NOT_INDEXED}" in answer.text
+    assert "[?]" in answer.text
+    # The sentence naming OrderService.pay cites it, as [1]; only real locations are cited.
+    assert answer.citations[0] is pay and answer.text.startswith("Orders are paid by `OrderService.pay` in "
+                                                                  "api/orders.py [1].")
+    assert all(c.path != "api/made_up.py" for c in answer.citations)
+    assert_real_locations(answer, reader)
+    payload = answer.to_json()
+    assert set(payload) == {"question", "answer", "citations"}
+    assert payload["citations"][0] == {"repo": "shop", "path": "api/orders.py", "start_line": pay.start_line,
+                                       "end_line": pay.end_line, "symbol": "api.orders.OrderService.pay"}
