@@ -91,7 +91,7 @@ class IndexRetriever(BaseRetriever):
         reader = self._retriever.reader
         rows = reader.manifest.symbol_parts(hit.repo, hit.path, hit.symbol, hit.kind)
         assert reader.store is not None
-        texts = {h.id: h.payload.get("text", "") for h in reader.store.retrieve([r[0] for r in rows])}
+        texts = {h.id: h.chunk.text for h in reader.store.retrieve([r[0] for r in rows])}
         out: list[str] = []
         last_end: int | None = None
         for cid, start, end in rows:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
 from indexer.embedding.dense import Embedder
 from indexer.reader import IndexReader
-from indexer.store import Hit, SearchFilter
+from indexer.store import ChunkPayload, Hit, SearchFilter
 
 RRF_K = 60
 WEIGHT_DENSE = 1.0
@@ -407,12 +407,12 @@ class Retriever:
                                         paths=sorted({p for _, p in files}))
                 path_hits = store.dense_search(vector, 3 * len(files), path_flt)
 
-        payloads: dict[str, dict] = {h.id: h.payload for h in (*dense, *lexical, *path_hits)}
+        payloads: dict[str, ChunkPayload] = {h.id: h.chunk for h in (*dense, *lexical, *path_hits)}
         wanted = [*(r.id for r in (*symbol_code, *symbol_word)), *frame_ids, *name_ids, *raise_ids]
         missing = list(dict.fromkeys(i for i in wanted if i not in payloads))
         if missing:
             for hit in store.retrieve(missing):
-                payloads[hit.id] = hit.payload
+                payloads[hit.id] = hit.chunk
 
         # A long symbol is split into parts, but it is one answer: fusion ranks whole symbols, each list
         # counting a symbol once at its best-ranked part, and the hit spans the whole symbol.
@@ -420,10 +420,10 @@ class Retriever:
         # slots.
         def unit(cid: str) -> tuple:
             p = payloads[cid]
-            if p.get("kind") == "module" and p.get("symbol"):
-                return (p.get("repo"), p.get("path"), p.get("symbol"), "module", "top-level")
-            if int(p.get("parts", 1)) > 1 and p.get("kind") not in UNGROUPED_KINDS:
-                return (p.get("repo"), p.get("path"), p.get("symbol"), p.get("kind"))
+            if p.kind == "module" and p.symbol:
+                return (p.repo, p.path, p.symbol, "module", "top-level")
+            if int(p.parts) > 1 and p.kind not in UNGROUPED_KINDS:
+                return (p.repo, p.path, p.symbol, p.kind)
             return (cid,)
 
         scores: dict[tuple, float] = {}
@@ -450,7 +450,7 @@ class Retriever:
                 scores[key] = scores.get(key, 0.0) + contribution
                 if key not in best_part or contribution > best_part[key][0]:
                     best_part[key] = (contribution, cid)
-                fkey = (payloads[cid].get("repo", ""), payloads[cid].get("path", ""))
+                fkey = (payloads[cid].repo, payloads[cid].path)
                 if fkey not in seen_files:
                     seen_files.add(fkey)
                     file_scores[fkey] = file_scores.get(fkey, 0.0) + weight / (RRF_K + len(seen_files))
@@ -458,10 +458,10 @@ class Retriever:
         for key, score in scores.items():
             cid = best_part[key][1]
             payload = payloads[cid]
-            kind = payload.get("kind")
+            kind = payload.kind
             if opt.files:
-                score += FILE_WEIGHT * file_scores.get((payload.get("repo", ""), payload.get("path", "")), 0.0)
-            role = path_role(payload.get("path", ""), kind or "")
+                score += FILE_WEIGHT * file_scores.get((payload.repo, payload.path), 0.0)
+            role = path_role(payload.path, kind)
             if opt.roles and role != "source" and role not in parts.wants:
                 score *= ROLE_PENALTY[role]
             elif kind in DOC_KINDS:
@@ -469,13 +469,11 @@ class Retriever:
             if kind == "module":
                 score *= MODULE_PENALTY
             if len(key) == 4:
-                payload = dict(payload)
-                lines = self.reader.manifest.symbol_lines(payload["repo"], payload["path"],
-                                                          payload["symbol"], kind)
+                lines = self.reader.manifest.symbol_lines(payload.repo, payload.path, payload.symbol, kind)
                 if lines:
-                    payload["start_line"], payload["end_line"] = lines
+                    payload = replace(payload, start_line=lines[0], end_line=lines[1])
             ranked.append((score, cid, payload))
-        ranked.sort(key=lambda t: (-t[0], t[2].get("path", ""), t[2].get("start_line", 0)))
+        ranked.sort(key=lambda t: (-t[0], t[2].path, t[2].start_line))
         return _cap_per_file(ranked, k, self.settings.max_hits_per_file)
 
     def _frame_ids(self, parts: QueryParts, repos: list[str] | None, languages: list[str] | None) -> list[str]:
@@ -569,17 +567,17 @@ def _prefer_ranked(ids: list[str], ranked: list[str], *, keep_unranked: bool) ->
     return found + ([c for c in ids if c not in pos] if keep_unranked else [])
 
 
-def _cap_per_file(ranked: list[tuple[float, str, dict]], k: int, per_file: int) -> list[SearchHit]:
+def _cap_per_file(ranked: list[tuple[float, str, ChunkPayload]], k: int, per_file: int) -> list[SearchHit]:
     hits: list[SearchHit] = []
     per: dict[tuple[str, str], int] = {}
     for score, _cid, p in ranked:
-        key = (p.get("repo", ""), p.get("path", ""))
+        key = (p.repo, p.path)
         if per.get(key, 0) >= per_file:
             continue
         per[key] = per.get(key, 0) + 1
-        hits.append(SearchHit(repo=p["repo"], path=p["path"], start_line=int(p["start_line"]),
-                              end_line=int(p["end_line"]), symbol=p.get("symbol", ""), kind=p.get("kind", ""),
-                              language=p.get("language", ""), score=round(score, 6), text=p.get("text", "")))
+        hits.append(SearchHit(repo=p.repo, path=p.path, start_line=int(p.start_line), end_line=int(p.end_line),
+                              symbol=p.symbol, kind=p.kind, language=p.language, score=round(score, 6),
+                              text=p.text))
         if len(hits) == k:
             break
     return hits

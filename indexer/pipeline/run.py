@@ -35,7 +35,7 @@ from indexer.pipeline.generations import Generation, IndexDir, copy_manifest, co
 from indexer.settings import IndexerSettings, RepoConfig
 from indexer.sources import Snapshot, SourceError, open_snapshot
 from indexer.sources.redaction import REDACTION_VERSION, redact_file
-from indexer.store import Point, SearchFilter, Store, StoreError, StoreUnreachable, open_store
+from indexer.store import ChunkPayload, Point, SearchFilter, Store, StoreError, StoreUnreachable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -421,10 +421,10 @@ class Indexer:
             c = p.chunk
             points.append(Point(
                 id=p.id, dense=vec, sparse_indices=idx, sparse_values=vals,
-                payload={"repo": p.repo, "commit": p.commit or "", "path": c.path,
-                         "start_line": c.start_line, "end_line": c.end_line, "language": c.language,
-                         "kind": c.kind, "symbol": c.symbol, "name": c.name, "signature": c.signature,
-                         "text": c.text, "part": c.part, "parts": c.parts},
+                payload=ChunkPayload(repo=p.repo, commit=p.commit or "", path=c.path, start_line=c.start_line,
+                                     end_line=c.end_line, language=c.language, kind=c.kind, symbol=c.symbol,
+                                     name=c.name, signature=c.signature, text=c.text, part=c.part,
+                                     parts=c.parts).to_dict(),
             ))
         store.upsert(points)
         t2 = time.perf_counter()

@@ -7,12 +7,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from indexer.chunking.models import SourceFile
 
-if TYPE_CHECKING:
-    from indexer.sources.git import CatFile
+
+class BlobReader(Protocol):
+    """Reads file contents by blob id (git's `cat-file --batch` process): the source of a git snapshot."""
+
+    def read(self, blob: str) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class SourceError(Exception):
@@ -43,7 +48,7 @@ class Snapshot:
     files: list[SourceFile]
     skipped: collections.Counter[str] = field(default_factory=collections.Counter)
     skipped_paths: list[tuple[str, str]] = field(default_factory=list)
-    _catfile: CatFile | None = field(default=None, repr=False, compare=False)
+    _catfile: BlobReader | None = field(default=None, repr=False, compare=False)
     _by_path: dict[str, SourceFile] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -87,7 +92,7 @@ class Collector:
         self.skipped_paths.append((path, reason))
 
     def snapshot(self, *, name: str, root: Path, commit: str | None, branch: str | None,
-                 catfile: CatFile | None) -> Snapshot:
+                 catfile: BlobReader | None) -> Snapshot:
         self.files.sort(key=lambda f: f.path)
         self.skipped_paths.sort()
         return Snapshot(name=name, root=root, commit=commit, branch=branch, files=self.files,
