@@ -416,24 +416,41 @@ def split_of(ids: list[str]) -> dict[str, str]:
     return {i: "heldout" if n % HELDOUT_EVERY == 0 else "dev" for n, i in enumerate(ranked)}
 
 
+def _token_counter(settings: object) -> object:
+    """The embedding model's own token count (the indexer sizes chunks by it), without loading the model."""
+    from tokenizers import Tokenizer
+
+    from indexer.embedding import default_model_path
+
+    tok = Tokenizer.from_file(str(Path(settings.embedding.model_path or default_model_path()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return lambda text: len(text) if len(text) <= 254 else len(tok.encode(text, add_special_tokens=True).ids)
+
+
 def volume(repo: Path, name: str, rev: str, previous: str | None) -> dict:
-    """Files and chunks the indexer would take from the tree at rev (its own file filter and chunker, the
-    default chunk sizes), and those of files changed since `previous` (what an incremental re-index embeds)."""
+    """Files and chunks the indexer would take from the tree at rev (its own file filter, content sniffing,
+    redaction and chunker, sized by the model's tokenizer), and those of files changed since `previous` (what an
+    incremental re-index embeds)."""
+    from indexer.pipeline import parse_file
     from indexer.settings import RepoConfig, Settings
     from indexer.sources import open_snapshot
 
     s = Settings()
+    count = _token_counter(s)
     cfg = RepoConfig(name=name, path=str(repo), branch=rev)
     old = tree(repo, previous) if previous else {}
     files = chunks = changed_files = changed_chunks = 0
     with tempfile.TemporaryDirectory() as cache, open_snapshot(
             cfg, cache_dir=Path(cache), max_file_bytes=s.index.max_file_bytes, fetch=False) as snap:
         for f in snap.files:
-            n = len(chunk_file(f.path, snap.read(f.path), max_tokens=s.index.max_chunk_tokens,
-                               window_lines=s.index.text_window_lines).chunks)
-            files, chunks = files + 1, chunks + n
+            fc, _ = parse_file(f.path, snap.read(f.path), max_tokens=s.index.max_chunk_tokens,
+                               window_lines=s.index.text_window_lines, count_tokens=count)
+            if isinstance(fc, str):  # skipped (binary or generated content)
+                continue
+            files, chunks = files + 1, chunks + len(fc.chunks)
             if old.get(f.path) != f.blob:
-                changed_files, changed_chunks = changed_files + 1, changed_chunks + n
+                changed_files, changed_chunks = changed_files + 1, changed_chunks + len(fc.chunks)
     return {"files": files, "chunks": chunks, "changed_files": changed_files, "changed_chunks": changed_chunks}
 
 

@@ -76,7 +76,7 @@ def stats_markdown(stats: dict, pins: list[dict]) -> str:
     for f in ("root commit", *stats["filters"]):
         filt.append(f"| {f} | " + " | ".join(str(stats["projects"][p]["dropped"].get(f, 0)) for p in projects) + " |")
     filt.append("| kept | " + " | ".join(str(stats["projects"][p]["kept"]) for p in projects) + " |")
-    snaps = ["| snapshot | date | questions | files | chunks (est.) | chunks in files changed since the previous one |",
+    snaps = ["| snapshot | date | questions | files | chunks | chunks in files changed since the previous one |",
              "|---|---|---|---|---|---|"]
     for pin in pins:
         v = pin.get("volume", {})
@@ -87,8 +87,8 @@ def stats_markdown(stats: dict, pins: list[dict]) -> str:
              "### Snapshots", "", *snaps, ""]
     if "volume" in stats:
         vol = stats["volume"]
-        lines += [f"All snapshots: {vol['files']} files, {vol['chunks']} chunks (the indexer's file filter and chunker "
-                  f"with its default sizes and token estimate): about "
+        lines += [f"All snapshots: {vol['files']} files, {vol['chunks']} chunks (counted with the indexer's own file "
+                  f"filter, parser and the model's tokenizer): about "
                   f"{vol['chunks'] / EMBED_PER_S / 60:.0f} min of embedding at {EMBED_PER_S} chunks/s when each is "
                   f"indexed from scratch, about {vol['incremental_chunks'] / EMBED_PER_S / 60:.0f} min when each "
                   f"project's snapshots are indexed in date order under one name (the indexer re-embeds only files "
