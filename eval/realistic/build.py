@@ -420,7 +420,7 @@ def _token_counter(settings: object) -> object:
     """The embedding model's own token count (the indexer sizes chunks by it), without loading the model."""
     from tokenizers import Tokenizer
 
-    from indexer.embedding import default_model_path
+    from indexer.embedding.dense import default_model_path
 
     tok = Tokenizer.from_file(str(Path(settings.embedding.model_path or default_model_path()) / "tokenizer.json"))
     tok.no_truncation()
@@ -432,8 +432,9 @@ def volume(repo: Path, name: str, rev: str, previous: str | None) -> dict:
     """Files and chunks the indexer would take from the tree at rev (its own file filter, content sniffing,
     redaction and chunker, sized by the model's tokenizer), and those of files changed since `previous` (what an
     incremental re-index embeds)."""
-    from indexer.pipeline import parse_file
-    from indexer.settings import RepoConfig, Settings
+    from indexer.pipeline.run import parse_file
+    from indexer.settings import IndexerSettings as Settings
+    from indexer.settings import RepoConfig
     from indexer.sources import open_snapshot
 
     s = Settings()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.evaluation import Question, gold_spans, load_questions
+from app.evaluation.retrieval_eval import Question, gold_spans, load_questions
 from tests.conftest import ROOT, git, make_repo, write_files
 
 DATA = ROOT / "eval" / "realistic"
