@@ -4,15 +4,15 @@
 # From the repository root, with .gpu-answer/ made by answer_prep.sh and carried; README.md has the exact call.
 #
 # Settings (environment): MODELS (default "7b 0.5b 1.5b 14b", in that order of importance), PROMPTS ("1024 4096"),
-# REPEATS (3), BUDGET_S (seconds this script may use before it skips what is left; default 480),
+# REPEATS (3), MAX_TOKENS (128 generated per answer), BUDGET_S (seconds before it skips what is left; 480),
 # CMAKE_ARGS (default: CUDA for sm_90, no llava, no NCCL), FA ("1": also time 7B with flash attention on).
 # Results in $OUT (the device tool brings them back): run.log, build-tail.log, gen.jsonl, answer-speed.{jsonl,md},
 # answer-speed-fa.{jsonl,md}. Build outputs and models go to .gpu-answer-build/ (ignored, not carried), so a
 # second call on the same warm machine skips what the first finished.
 #
 # Dry run on a CPU-only machine (everything but the CUDA flag):
-#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" MODELS=0.5b PROMPTS=1024 REPEATS=1 EXPECT_GPU=0 \
-#       OUT=/tmp/answer-dry bash benchmarks/gpu/answer_run.sh
+#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" MODELS=0.5b PROMPTS=256 REPEATS=1 MAX_TOKENS=16 \
+#       EXPECT_GPU=0 FA=0 BUDGET_S=3000 OUT=/tmp/answer-dry bash benchmarks/gpu/answer_run.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)
@@ -27,6 +27,7 @@ B=$PWD/.gpu-answer-build
 MODELS=${MODELS:-"7b 0.5b 1.5b 14b"}
 PROMPTS=${PROMPTS:-"1024 4096"}
 REPEATS=${REPEATS:-3}
+MAX_TOKENS=${MAX_TOKENS:-128}
 EXPECT_GPU=${EXPECT_GPU:-1}
 CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_CUDA_NCCL=OFF"}
 PY=${PY:-python3}
@@ -100,12 +101,12 @@ for m in $MODELS; do
     [ "$(left)" -gt 45 ] || { echo "skip $m: budget spent"; continue; }
     # shellcheck disable=SC2086
     timeout "$(left)" $PY benchmarks/gpu/answer_speed.py "$f" --label "Qwen2.5-Coder-$m Q4_K_M (random weights)" \
-        --prompts $PROMPTS --repeats "$REPEATS" --out "$OUT"
+        --prompts $PROMPTS --repeats "$REPEATS" --max-tokens "$MAX_TOKENS" --out "$OUT"
 done
 if [ "${FA:-1}" = 1 ] && [ "$(left)" -gt 45 ]; then
     f=$B/models/qwen2.5-coder-7b-random-q4_k_m.gguf
     [ -s "$f" ] && timeout "$(left)" $PY benchmarks/gpu/answer_speed.py "$f" --name answer-speed-fa \
         --label "Qwen2.5-Coder-7b Q4_K_M (random weights), flash_attn on" --prompts $PROMPTS \
-        --repeats "$REPEATS" --llama-kwargs '{"flash_attn": true}' --out "$OUT"
+        --repeats "$REPEATS" --max-tokens "$MAX_TOKENS" --llama-kwargs '{"flash_attn": true}' --out "$OUT"
 fi
 el "done"
