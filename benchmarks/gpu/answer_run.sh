@@ -62,10 +62,14 @@ gen &
 GEN_PID=$!
 
 el "build: CMAKE_ARGS=$CMAKE_ARGS"
+[ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [ "$EXPECT_GPU" = 1 ] && ! ls /usr/local/cuda/lib64/libcublas.so >/dev/null 2>&1; then
     # No cuBLAS beside nvcc: use the pip one that torch loads (nvidia-cublas), through a folder of plain names.
-    lib=$(find / -xdev -name 'libcublas.so.1[0-9]*' -not -path '/proc/*' 2>/dev/null | head -1)
-    inc=$(find / -xdev -name cublas_v2.h -not -path '/proc/*' 2>/dev/null | head -1)
+    roots=$($PY -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>/dev/null)
+    lib=$(find $roots / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name 'libcublas.so.1[0-9]*' -print \
+          2>/dev/null | head -1)
+    inc=$(find $roots / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name cublas_v2.h -print \
+          2>/dev/null | head -1)
     echo "no /usr/local/cuda/lib64/libcublas.so; found lib=$lib include=$inc"
     if [ -n "$lib" ] && [ -n "$inc" ]; then
         shim=$B/cublas-shim && mkdir -p "$shim"
