@@ -153,6 +153,7 @@ def run_model(path: Path, label: str, prompts: list[int], max_tokens: int, threa
     base = {"model": label, "file": path.name, "file_mb": round(path.stat().st_size / 1e6), "gpu": chat.gpu,
             "n_gpu_layers": chat.n_gpu_layers, "threads": chat.n_threads, "n_ctx": chat.context_size,
             "load_s": round(load_s, 2), "llama_kwargs": llama_kwargs or None,
+            "flash_attn_type": int(chat._llm.context_params.flash_attn_type), "n_batch": chat._llm.n_batch,
             "buffers_mib": llama_buffers(cap.text)}
     warm = fill_messages(chat, 128, text)
     drain(chat.stream(warm, 8))  # first use compiles/loads kernels; not part of any figure
