@@ -11,8 +11,9 @@
 # second call on the same warm machine skips what the first finished.
 #
 # Dry run on a CPU-only machine (everything but the CUDA flag):
-#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" MODELS=0.5b PROMPTS=256 REPEATS=1 MAX_TOKENS=16 \
-#       EXPECT_GPU=0 FA=0 BUDGET_S=3000 OUT=/tmp/answer-dry bash benchmarks/gpu/answer_run.sh
+#   PY=<a Python 3.12 with numpy, jinja2, pyyaml, scikit-build-core> CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+#       MODELS=0.5b PROMPTS=256 REPEATS=1 MAX_TOKENS=16 EXPECT_GPU=0 FA=0 BUDGET_S=3000 OUT=/tmp/answer-dry \
+#       bash benchmarks/gpu/answer_run.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)

@@ -61,9 +61,11 @@ def fill_messages(chat, target: int, text: str) -> list[dict[str, str]]:
         return [{"role": "system", "content": "You answer questions about the code below. Cite file paths."},
                 {"role": "user", "content": f"{text[:n_chars]}\n\nQuestion: {QUESTION}"}]
 
-    lo, hi = 0, len(text)
+    lo, hi = 0, min(len(text), target * 8)  # code runs 3-4 characters per token: 8 is ample, and cheap to count
     if chat.count_messages(messages(hi)) < target:
-        raise SystemExit(f"the corpus holds fewer than {target} tokens; add sources")
+        hi = len(text)
+        if chat.count_messages(messages(hi)) < target:
+            raise SystemExit(f"the corpus holds fewer than {target} tokens; add sources")
     while hi - lo > 64:  # characters: a few tokens of slack
         mid = (lo + hi) // 2
         if chat.count_messages(messages(mid)) <= target:
