@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,21 @@ sys.path.insert(0, str(ROOT))
 FIRST = "How is an order paid, and what happens when the card is declined?"
 FOLLOW_UP = "And where is the confirmation email sent after that?"
 FILLED = "How does a request to pay for an order reach the database?"
+
+
+def drain(stream: Iterable[str], started: float | None = None) -> tuple[float | None, str]:
+    """Consume a streamed answer; return (seconds from `started` to the first non-empty piece, the whole text).
+
+    The timing core shared with gpu/answer_speed.py. `started` (a perf_counter reading) defaults to now, which
+    for a generator is before the model is asked, so prompt evaluation is inside the first-token time."""
+    started = time.perf_counter() if started is None else started
+    first = None
+    pieces = []
+    for piece in stream:
+        if first is None and piece:
+            first = time.perf_counter() - started
+        pieces.append(piece)
+    return first, "".join(pieces)
 
 
 def run_one(model: str, fill: int, threads: int) -> dict:
@@ -48,11 +64,8 @@ def run_one(model: str, fill: int, threads: int) -> dict:
     with IndexReader(settings) as reader:
         def measure(conversation, label: str, question: str) -> None:
             started = time.perf_counter()
-            stream = conversation.ask(question)
-            first = None
-            for _piece in stream:
-                if first is None:
-                    first = time.perf_counter() - started
+            stream = conversation.ask(question)  # retrieval runs here, so the clock starts before it
+            first, _text = drain(stream, started)
             answer = stream.answer
             tm = answer.timings
             results["turns"].append({
