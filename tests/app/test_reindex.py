@@ -353,7 +353,7 @@ def test_server_that_goes_away_mid_run_keeps_the_finished_repository_and_fails_t
     assert "PUT /collections/dayone_chunks/points" in calls  # the first repository really reached the server
     assert [r.name for r in result.repos if not r.error] == ["first"]
     [failed] = result.failed
-    assert failed.name == "second" and is_unreachable(failed.error) and "gave up after 2 attempts" in failed.error
+    assert failed.name == "second" and is_unreachable(failed) and "gave up after 2 attempts" in failed.error
     assert waits == [0.05]
     assert said[0].startswith("the Qdrant server went away during the run (second not indexed); retrying those")
     # The finished repository was published; the failed one is not in the index (next night picks it up).
