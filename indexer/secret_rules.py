@@ -35,7 +35,7 @@ def entropy(value: str | bytes) -> float:
     return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
 
 
-_WORDISH = re.compile(r"[A-Za-z]+(?:[_.\-/ ]?[A-Za-z]+)*(?:[_.-]?v?\d{1,3})?")
+_WORDISH = re.compile(r"[A-Za-z]+(?:[_.\-/ ][A-Za-z]+)*(?:[_.-]?v?\d{1,3})?")
 
 
 def looks_random(value: str, min_len: int = 16) -> bool:
@@ -179,6 +179,8 @@ _KEYED_B64 = re.compile(
     re.M,
 )
 
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/_-]{20}")
+
 
 def keyish_name(name: str) -> str | None:
     """"key" when a word of the name says it holds a key (`tls.key`, `client-key-data`, `signingKey`,
@@ -190,19 +192,36 @@ def keyish_name(name: str) -> str | None:
     return "encoding" if any(w in _ENCODING_WORDS or w.endswith(("pem", "b64")) for w in words) else None
 
 
+def _base64_like(value: str) -> bool:
+    """Whether a value reads as base64 of random bytes, not as hex or an identifier that decodes by chance.
+
+    Babel's class output is full of `{key: "_defaultCompareFunction", value: ...}`: letters only, so base64
+    decodes it to random-looking bytes. Base64 of 16 random bytes or more has digits or +/ and about as many
+    upper- as lowercase letters (a 22-character one fails this about 1% of the time); camelCase has far fewer
+    capitals, CONSTANT_CASE far more.
+    """
+    if re.fullmatch(r"[0-9a-fA-F]+", value.rstrip("=")) or not re.search(r"[0-9+/=]", value):
+        return False
+    letters = sum(c.isalpha() for c in value)
+    upper = sum(c.isupper() for c in value)
+    return 0.2 <= upper / max(letters, 1) <= 0.8 and looks_random(value, 20)
+
+
 def redact_keyed_b64(line: str, config_like: bool, mark: Callable[[str], str]) -> str:
     """Replace base64 values of key-like names that decode to a key (see `decoded_key_kind`).
 
     In code (`config_like` False) only quoted values are literals; a bare value is an expression.
     """
+    if not _LONG_RUN.search(line):
+        return line  # most lines that name a key hold no long base64 run: skip the costlier pattern
     out, pos = [], 0
     for m in _KEYED_B64.finditer(line):
         value = m.group("v")
         says = keyish_name(m.group("name"))
         if m.group("q") is None and not config_like or says is None:
             continue
-        if re.fullmatch(r"[0-9a-fA-F]+", value.rstrip("=")) or not looks_random(value, 20):
-            continue  # hex digests are not base64, and words and identifiers are not keys
+        if not _base64_like(value):
+            continue
         raw = b64decode(value)
         kind = decoded_key_kind(raw) if raw is not None else None
         if kind is None or kind == "encoded-key" and says != "key":

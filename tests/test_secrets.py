@@ -536,6 +536,9 @@ _SHA256_B64 = base64.b64encode(_RNG.randbytes(32)).decode()
     ("theme.py", "python", f'ICON_KEY = "{_PNG_B64}"\n'),
     ("cache.py", "python", 'cache_key = "d41d8cd98f00b204e9800998ecf8427e9f0a1b2c3d4e5f60"\n'),
     ("model.py", "python", 'primary_key = "customerAccountIdentifierColumnName"\nsort_key = "createdAt2024Index"\n'),
+    # Babel's class output: method names under `key` decode (as base64) to random-looking bytes
+    ("assets/cytoscape.esm.js", "javascript",
+     '{key:`_copyTextureToNewAtlas`,value:function(e,t){}},{key:"_defaultCompareFunction",value:function(e,t){}}\n'),
     # Dockerfiles: settings that are not secrets, and build arguments without a value
     ("Dockerfile", "dockerfile", "ENV PATH /usr/local/bin:$PATH\nENV TOKEN_URL https://auth.example.com/token\n"
                                  "ARG GITHUB_TOKEN\nENV API_KEY ${API_KEY}\nENV PASSWORD_MIN_LENGTH 12\n"),
@@ -546,3 +549,15 @@ _SHA256_B64 = base64.b64encode(_RNG.randbytes(32)).decode()
 def test_encoded_and_escaped_look_alikes_stay(path, language, text):
     out, found = redact_file(path, text.encode(), language)
     assert not found and out.decode() == text, out.decode()
+
+
+def test_a_long_word_under_a_secret_key_does_not_hang_the_redactor():
+    """Rules v2 backtracked exponentially over a long run of letters that did not end the value (2^n tries:
+    12 s for 23 letters, minutes for 26); one such line in a repository stalled the whole index run."""
+    import subprocess
+    import sys
+
+    code = ("from indexer.secrets import redact; "
+            "print(redact('client_secret: \"' + 'abcdefghij' * 4 + '!\"\\ntoken = \"' + 'x' * 40 + '+\"').found)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "Counter()", done.stderr
