@@ -16,17 +16,19 @@ Bump REDACTION_VERSION whenever the rules change: it is part of the index build 
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer.chunking.languages import CODE_LANGUAGES
+from indexer.sources.redaction_rules import KEYED_HINTS, redact_keyed_b64, redact_pem_b64
+from indexer.sources.redaction_rules import MARKER_RE as _MARKER_RE
+from indexer.sources.redaction_rules import looks_random as _looks_random
 
-REDACTION_VERSION = "2"
+# 3: Dockerfile `ENV KEY value`, JSON-escaped quotes (notebooks, JSON in JSON), base64 private keys and keys.
+REDACTION_VERSION = "3"
 MARKER = "[REDACTED:{kind}]"
-_MARKER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
 
 
 @dataclass
@@ -39,27 +41,6 @@ class Redaction:
 
 def marker(kind: str) -> str:
     return MARKER.format(kind=kind)
-
-
-def _entropy(value: str) -> float:
-    """Shannon entropy in bits per character: random keys score about 4 and above, words and code below 3.5."""
-    if not value:
-        return 0.0
-    counts = Counter(value)
-    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
-
-
-_WORDISH = re.compile(r"[A-Za-z]+(?:[_.\-/ ]?[A-Za-z]+)*(?:[_.-]?v?\d{1,3})?")
-
-
-def _looks_random(value: str, min_len: int = 16) -> bool:
-    """Whether a value looks generated (a key or token) rather than written (a name, a word, a template)."""
-    if len(value) < min_len or _MARKER_RE.search(value) or _WORDISH.fullmatch(value):
-        return False
-    if re.fullmatch(r"[0-9a-fA-F]{24,}", value):
-        return True  # hex digests and keys
-    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
-    return _entropy(value) >= 3.3 and classes >= 3 or len(value) >= 32 and _entropy(value) >= 4.0
 
 
 _PLACEHOLDER = re.compile(
@@ -163,12 +144,21 @@ _TOKEN_KEY = (
     r"(?:secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key"
     r"|credentials?|signing[_-]?key|encryption[_-]?key|secret[_-]?key)"
 )
-# key, optionally quoted, then = : := => (not ==, which compares), then a quoted or a bare value
+# key, optionally quoted, then = : := => (not ==, which compares), then a quoted or a bare value. Quotes may
+# be JSON-escaped (`\"password\": \"...\"` in a JSON string, `password=\"...\"` in a notebook cell's source).
 _ASSIGN = re.compile(
-    r"""(?<![\w.-])(?P<key>["']?[\w.-]*?(?P<name>""" + _PASSWORD_KEY + "|" + _TOKEN_KEY + r""")[\w.-]*["']?)"""
+    r"""(?<![\w.-])(?P<key>(?:\\{1,3}["']|["'])?[\w.-]*?(?P<name>""" + _PASSWORD_KEY + "|" + _TOKEN_KEY
+    + r""")[\w.-]*(?:\\{1,3}["']|["'])?)"""
     r"""(?P<op>\s*(?::=|=>|=(?!=)|:(?!:))\s*)"""
-    r"""(?:(?P<q>["'`])(?P<qv>(?:\\.|(?!(?P=q)).){1,500})(?P=q)|(?P<bv>[^\s"'`,;)\]}#]{1,500}))""",
+    r"""(?:(?P<q>\\{1,3}["']|["'`])(?P<qv>(?:(?!(?P=q))(?:\\.|.)){1,500})(?P=q)|(?P<bv>[^\s"'`,;)\]}#]{1,500}))""",
     re.I,
+)
+# Dockerfile `ENV KEY value` and `ARG KEY value` (the space form): the value is the rest of the line.
+_DOCKER_ENV = re.compile(
+    r"""^(?P<pre>[ \t]*(?:ENV|ARG)[ \t]+)(?P<key>(?i:[\w.-]*?(?P<name>""" + _PASSWORD_KEY + "|" + _TOKEN_KEY
+    + r""")[\w.-]*))(?P<op>[ \t]+)(?:(?P<q>["'])(?P<qv>(?:(?!(?P=q))(?:\\.|.)){1,500})(?P=q)"""
+    r"""|(?P<bv>[^\s"'=][^\r\n]*?))[ \t]*(?=\r?$)""",
+    re.M,
 )
 _KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
 _BARE_CODE = re.compile(r"^[A-Za-z_][\w]*(?:[.\[(].*)?$")  # an identifier, call, attribute: code, not a value
@@ -227,7 +217,7 @@ def _assignment(match: re.Match[str], config_like: bool, prose: bool, value: str
     """
     name = match.group("name").lower()
     is_password = re.fullmatch(_PASSWORD_KEY, name, re.I) is not None
-    key = match.group("key").strip("\"'").lower()
+    key = match.group("key").strip("\"'\\").lower()
     if is_password and name in ("pass", "pwd") and not re.search(r"(?:^|[_.-])(?:pass|pwd)$", key):
         return None  # "passenger", "pwd_dir": only whole-word pass/pwd names a password
     if "[REDACTED:" in match.group(0)[match.end("op") - match.start() :]:
@@ -288,10 +278,25 @@ def redact(text: str, *, config_like: bool = True, prose: bool = False, labels: 
 
         return sub
 
+    def mark(kind: str) -> str:
+        found[kind] += 1
+        return marker(kind)
+
     lower = text.lower()
     for kind, literals, pattern in _SHAPED:
         if any((lit[1:] in lower) if lit.startswith("~") else (lit in text) for lit in literals):
             text = pattern.sub(replacer(kind, "s" if "s" in pattern.groupindex else None), text)
+    text = redact_pem_b64(text, mark)  # before key = value, which would call some of them a "secret"
+
+    def docker_env(m: re.Match[str]) -> str:
+        group = "qv" if m.group("qv") is not None else "bv"
+        kind = _assignment(m, True, False, m.group("bv"))
+        if kind is None:
+            return m.group(0)
+        return m.string[m.start() : m.start(group)] + mark(kind) + m.string[m.end(group) : m.end()]
+
+    if "ENV" in text or "ARG" in text:
+        text = _DOCKER_ENV.sub(docker_env, text)
 
     def assign_line(line: str) -> str:
         out, pos = [], 0
@@ -322,7 +327,9 @@ def redact(text: str, *, config_like: bool = True, prose: bool = False, labels: 
     for i, line in enumerate(lines):
         low = line.lower()
         if any(k in low for k in _KEY_HINTS):
-            lines[i] = assign_line(line)
+            lines[i] = line = assign_line(line)
+        if any(k in low for k in KEYED_HINTS):
+            lines[i] = redact_keyed_b64(line, config_like, mark)  # after key = value: its kinds stay
     return Redaction("".join(lines), found)
 
 

@@ -86,7 +86,11 @@ def test_unmutated_seed_text_is_its_lines(language: str) -> None:
 SECRETISH = [b"AKIA", b"ghp_", b"github_pat_", b"xoxb-", b"sk_live_", b"eyJ", b"-----BEGIN RSA PRIVATE KEY-----\n",
              b"-----END RSA PRIVATE KEY-----", b"password", b"PASSWORD=", b"api_key = \"", b"token: ", b"://u:",
              b"@host", b"AccountKey=", b"sig=", b"Q~", b"\\n", b"\"", b"'", b"=", b":", b"\n", b"AIza",
-             b"<password>", b"</password>", b"[REDACTED:x]", b"0123456789abcdefABCDEF+/" * 2]
+             b"<password>", b"</password>", b"[REDACTED:x]", b"0123456789abcdefABCDEF+/" * 2,
+             # rules v3: Dockerfile space form, JSON-escaped quotes, base64 private keys and key-named keys
+             b"ENV DB_PASSWORD ", b"ARG API_TOKEN ", b'\\"password\\": \\"', b"tls.key: ", b'signing_key = b"',
+             b"LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFcEFJQkFBS0NBUUVB",
+             b"MhSKop0+O1puUtdV0Ilt0QPvm4U8rL//SdB/+sVQpW4="]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,9 @@ one planted secret of every kind the redactor knows."""
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import sqlite3
 
 import pytest
@@ -28,6 +30,31 @@ PEM_BODY = ("MIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTL
 PEM = ("-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(PEM_BODY[i : i + 64] for i in range(0, len(PEM_BODY), 64))
        + "\n-----END RSA PRIVATE KEY-----")
 GCP_KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDGzQ7fXq3Jv9Wd2Ksl0PmR5tYhNc8EeB"
+_RNG = random.Random(14)
+
+
+def _pem_b64(label: str = "RSA PRIVATE KEY", size: int = 600) -> str:
+    """A PEM block of random bytes, base64-encoded again as Kubernetes and kubeconfig files hold keys."""
+    body = base64.b64encode(_RNG.randbytes(size)).decode()
+    pem = f"-----BEGIN {label}-----\n" + "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return base64.b64encode(f"{pem}\n-----END {label}-----\n".encode()).decode()
+
+
+def _der_key_b64(size: int = 300) -> str:
+    """A DER PKCS#8 private key's shape (SEQUENCE, INTEGER 0, ...) around random bytes, in base64."""
+    body = b"\x02\x01\x00\x30\x0d" + _RNG.randbytes(size)
+    return base64.b64encode(b"\x30\x82" + len(body).to_bytes(2, "big") + body).decode()
+
+
+def _body(b64: str) -> str:
+    """What must not survive of a base64 PEM: its random middle (the header and footer are the same in every
+    base64 PEM of that label, so a certificate that stays shares them)."""
+    return b64[48:-48]
+
+
+TLS_KEY_B64, CLIENT_KEY_B64, ACQUIRER_PEM_B64 = _pem_b64(), _pem_b64("EC PRIVATE KEY", 120), _pem_b64("PRIVATE KEY")
+TLS_CRT_B64 = _pem_b64("CERTIFICATE")  # public: stays
+SIGNING_KEY_DER_B64 = _der_key_b64()
 
 # kind -> the secret value as planted (what must never come back)
 SECRETS = {
@@ -52,6 +79,17 @@ SECRETS = {
     "java-password": "Pr0d!Passw0rd#2024",
     "postgres-password": "Tr0ub4dorAndThree",
     "mongo-password": "M0ng0Adm1nPwd",
+    # forms that rules v2 let through whole (issue 14)
+    "docker-env-secret": "Zq9Lm4Xt7Rb2Wn8Kc5Vh1Jp6Ds3Fg0Ya4Tu8Ei2O",
+    "docker-env-password": "Gl4cier-Runw4y-Pebble",
+    "docker-arg-token": "sntrys_7Hq2Lw9Xc4Vb8Nm3Kj6Tp1Rd5",
+    "notebook-api-key": "a91f3c7e5d2b48f06e1c9a7d3b5f2e84",
+    "notebook-password": "Qu4rtz&Lantern#77",
+    "json-escaped-password": "V3lvet-Orchard-Ridge",
+    "k8s-tls-key": _body(TLS_KEY_B64),
+    "kubeconfig-client-key": _body(CLIENT_KEY_B64),
+    "python-pem-b64": _body(ACQUIRER_PEM_B64),
+    "der-key-b64": SIGNING_KEY_DER_B64,
 }
 
 FILES: dict[str, str] = {
@@ -133,6 +171,60 @@ public class BillingConfig {{
 }}
 """,
     ".env": "STRIPE_API_KEY=sk_live_ThisFileIsNeverReadAtAll1234\n",
+    "Dockerfile": f"""FROM python:3.12-slim
+ARG SENTRY_AUTH_TOKEN={SECRETS["docker-arg-token"]}
+ENV AWS_SECRET_ACCESS_KEY {SECRETS["docker-env-secret"]}
+ENV DB_PASSWORD {SECRETS["docker-env-password"]}
+ENV PATH /usr/local/bin:$PATH
+COPY . /srv/billing
+CMD ["python", "-m", "billing"]
+""",
+    "notebooks/usage.ipynb": json.dumps({
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Billing usage by customer\n"]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [], "source": [
+                "import datadog\n",
+                f'DATADOG_API_KEY = "{SECRETS["notebook-api-key"]}"\n',
+                f'conn = connect(host="db.internal", user="analyst", password="{SECRETS["notebook-password"]}")\n',
+                "usage = conn.execute('select customer, sum(amount) from charges group by 1').fetchall()\n",
+            ]},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }, indent=1) + "\n",
+    "config/worker.json": json.dumps({
+        "name": "billing-worker",
+        "env": {"SETTINGS_JSON": json.dumps({"db_password": SECRETS["json-escaped-password"], "pool": 4})},
+    }, indent=2) + "\n",
+    "k8s/tls-secret.yaml": f"""apiVersion: v1
+kind: Secret
+metadata:
+  name: billing-tls
+type: kubernetes.io/tls
+data:
+  tls.crt: {TLS_CRT_B64}
+  tls.key: {TLS_KEY_B64}
+""",
+    "deploy/kubeconfig.yaml": f"""apiVersion: v1
+kind: Config
+users:
+- name: billing-deployer
+  user:
+    client-certificate-data: {TLS_CRT_B64}
+    client-key-data: {CLIENT_KEY_B64}
+""",
+    "billing/acquirer.py": f'''"""Keys for the card acquirer's mutual TLS."""
+
+ACQUIRER_PEM_B64 = "{ACQUIRER_PEM_B64}"
+SIGNING_KEY_DER_B64 = b"{SIGNING_KEY_DER_B64}"
+
+
+def acquirer_key() -> bytes:
+    """The acquirer client key, decoded."""
+    import base64
+
+    return base64.b64decode(ACQUIRER_PEM_B64)
+''',
 }
 
 # Queries per secret: the value itself, its first characters, and the words around it.
@@ -157,6 +249,16 @@ NEARBY = {
     "java-password": ["BillingConfig PASSWORD"],
     "postgres-password": ["DATABASE_URL postgres"],
     "mongo-password": ["MONGO mongodb admin"],
+    "docker-env-secret": ["Dockerfile ENV AWS_SECRET_ACCESS_KEY"],
+    "docker-env-password": ["ENV DB_PASSWORD"],
+    "docker-arg-token": ["ARG SENTRY_AUTH_TOKEN"],
+    "notebook-api-key": ["DATADOG_API_KEY notebook"],
+    "notebook-password": ["connect analyst password"],
+    "json-escaped-password": ["SETTINGS_JSON db_password worker"],
+    "k8s-tls-key": ["tls.key kubernetes secret billing-tls"],
+    "kubeconfig-client-key": ["client-key-data kubeconfig"],
+    "python-pem-b64": ["ACQUIRER_PEM_B64"],
+    "der-key-b64": ["SIGNING_KEY_DER_B64 acquirer"],
 }
 
 
@@ -349,3 +451,115 @@ def test_password_words_in_translations_and_labels_stay(path, language, text):
 def test_yaml_flow_style_redacts_only_the_value():
     out, found = redact_file("deploy/app.yaml", b"db: {password: hunter2-prod, user: billing}\n", "yaml")
     assert found["password"] == 1 and out.decode() == "db: {password: [REDACTED:password], user: billing}\n"
+
+
+# -- forms rules v2 missed (issue 14): each case leaked whole before REDACTION_VERSION 3 -----------------------
+
+def _wrapped(b64: str, width: int, indent: str, quote: str = "") -> str:
+    return "\n".join(f"{indent}{quote}{b64[i : i + width]}{quote}" for i in range(0, len(b64), width))
+
+
+_HMAC_B64 = base64.b64encode(_RNG.randbytes(32)).decode()
+_NEW_FORMS = [
+    # (path, language, text, kind, what must not survive)
+    ("Dockerfile", "dockerfile", f"ENV AWS_SECRET_ACCESS_KEY {SECRETS['docker-env-secret']}\n", "secret",
+     SECRETS["docker-env-secret"]),
+    ("Dockerfile", "dockerfile", "FROM alpine\nENV DB_PASSWORD correct horse battery staple\n", "password",
+     "horse battery staple"),
+    ("build/Containerfile", "dockerfile", f'ENV GITHUB_API_TOKEN "{SECRETS["docker-env-secret"]}"\n', "secret",
+     SECRETS["docker-env-secret"]),
+    ("Dockerfile", "dockerfile", f"ARG NPM_AUTH_TOKEN {SECRETS['docker-env-secret']}\n", "secret",
+     SECRETS["docker-env-secret"]),
+    ("notebooks/a.ipynb", "json", FILES["notebooks/usage.ipynb"], "secret", SECRETS["notebook-api-key"]),
+    ("notebooks/a.ipynb", "json", FILES["notebooks/usage.ipynb"], "password", SECRETS["notebook-password"]),
+    ("config/worker.json", "json", FILES["config/worker.json"], "password", SECRETS["json-escaped-password"]),
+    # JSON in a JSON string in a JSON string: the quotes are escaped twice (\\\")
+    ("config/nested.json", "json", json.dumps({"a": json.dumps({"b": json.dumps({"api_key": _HMAC_B64})})}),
+     "secret", _HMAC_B64),
+    # Python source that builds JSON by hand
+    ("app/client.py", "python", f'BODY = "{{\\"client_secret\\": \\"{_HMAC_B64}\\"}}"\n', "secret", _HMAC_B64),
+    ("k8s/tls-secret.yaml", "yaml", FILES["k8s/tls-secret.yaml"], "private-key", _body(TLS_KEY_B64)),
+    ("deploy/kubeconfig", None, FILES["deploy/kubeconfig.yaml"], "private-key", _body(CLIENT_KEY_B64)),
+    ("billing/acquirer.py", "python", FILES["billing/acquirer.py"], "private-key", _body(ACQUIRER_PEM_B64)),
+    ("billing/acquirer.py", "python", FILES["billing/acquirer.py"], "private-key", SIGNING_KEY_DER_B64),
+    # base64 of a PEM key under a name that says nothing, in JSON with \n escapes between wrapped lines
+    ("config/mtls.json", "json", json.dumps({"blob": "\n".join(_wrapped(TLS_KEY_B64, 76, "").split("\n"))}),
+     "private-key", _body(TLS_KEY_B64)),
+    # wrapped over lines: a YAML block scalar and a Python string split across lines
+    ("helm/values.yaml", "yaml", f"tls:\n  cert: x\n  key: |\n{_wrapped(TLS_KEY_B64, 64, '    ')}\nnext: 1\n",
+     "private-key", _body(TLS_KEY_B64)),
+    ("certs.py", "python", f"CLIENT = (\n{_wrapped(ACQUIRER_PEM_B64, 72, '    ', chr(34))}\n)\n", "private-key",
+     _body(ACQUIRER_PEM_B64)),
+    # a raw 32-byte key in base64 under key-like names no v2 rule knew
+    ("k8s/secret.yaml", "yaml", f"data:\n  encryption.key: {_HMAC_B64}\n", "encoded-key", _HMAC_B64),
+    ("src/sign.ts", "typescript", f'export const hmacKey = "{_HMAC_B64}";\n', "encoded-key", _HMAC_B64),
+    ("conf/app.toml", "toml", f'[session]\nkey = "{_HMAC_B64}"\n', "encoded-key", _HMAC_B64),
+]
+
+
+@pytest.mark.parametrize(("path", "language", "text", "kind", "secret"), _NEW_FORMS,
+                         ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(_NEW_FORMS)])
+def test_detects_forms_rules_v2_missed(path, language, text, kind, secret):
+    out, found = redact_file(path, text.encode(), language)
+    redacted = out.decode()
+    assert found[kind] >= 1, (found, redacted)
+    assert not any(f in redacted for f in _fragments(secret)), redacted
+    assert redacted.count("\n") == text.count("\n")
+    again, more = redact_file(path, out, language)
+    assert not more and again == out  # a second pass finds nothing left
+
+
+def test_a_wrapped_key_keeps_its_surroundings():
+    text = f"tls:\n  key: |\n{_wrapped(TLS_KEY_B64, 64, '    ')}\nnext: 1\n"
+    out, found = redact_file("helm/values.yaml", text.encode(), "yaml")
+    lines = out.decode().split("\n")
+    assert found == {"private-key": 1}
+    assert lines[:3] == ["tls:", "  key: |", "    [REDACTED:private-key]"]
+    assert set(lines[3:-2]) == {"    "} and lines[-2:] == ["next: 1", ""]
+
+
+_PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + _RNG.randbytes(120)).decode()
+_RANDOM_FIXTURE_B64 = base64.b64encode(_RNG.randbytes(96)).decode()
+_SHA256_B64 = base64.b64encode(_RNG.randbytes(32)).decode()
+
+
+@pytest.mark.parametrize(("path", "language", "text"), [
+    # certificates and public keys are not secret, in any encoding
+    ("k8s/ca.yaml", "yaml", f"data:\n  tls.crt: {TLS_CRT_B64}\n  ca.crt: {TLS_CRT_B64}\n"),
+    ("deploy/kubeconfig", None, f"clusters:\n- cluster:\n    certificate-authority-data: {TLS_CRT_B64}\n"),
+    ("auth.yaml", "yaml", "ssh_key: AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA3ZpXkDVO7t2XJeZfmBWEUSHPd6kRpz9v\n"),
+    # base64 under names that do not say key/secret/token/password: fixtures, digests, assets
+    ("tests/test_codec.py", "python", f'EXPECTED = "{_RANDOM_FIXTURE_B64}"\nDIGEST = "{_SHA256_B64}"\n'),
+    ("tests/test_codec.py", "python", f'SAMPLE_B64 = "{_RANDOM_FIXTURE_B64}"\nICON_B64 = "{_PNG_B64}"\n'),
+    ("package.json", "json", json.dumps({"integrity": f"sha512-{_RANDOM_FIXTURE_B64}", "sha256": _SHA256_B64})),
+    ("ui/icons.ts", "typescript", f'const logoPem = "data:image/png;base64,{_PNG_B64}";\n'),
+    # key-named values that do not decode to a key: text, pictures, hex digests, identifiers
+    ("app.yaml", "yaml", "key: " + base64.b64encode(b"this is only some text, nothing secret").decode() + "\n"),
+    ("theme.py", "python", f'ICON_KEY = "{_PNG_B64}"\n'),
+    ("cache.py", "python", 'cache_key = "d41d8cd98f00b204e9800998ecf8427e9f0a1b2c3d4e5f60"\n'),
+    ("model.py", "python", 'primary_key = "customerAccountIdentifierColumnName"\nsort_key = "createdAt2024Index"\n'),
+    # Babel's class output: method names under `key` decode (as base64) to random-looking bytes
+    ("assets/cytoscape.esm.js", "javascript",
+     '{key:`_copyTextureToNewAtlas`,value:function(e,t){}},{key:"_defaultCompareFunction",value:function(e,t){}}\n'),
+    # Dockerfiles: settings that are not secrets, and build arguments without a value
+    ("Dockerfile", "dockerfile", "ENV PATH /usr/local/bin:$PATH\nENV TOKEN_URL https://auth.example.com/token\n"
+                                 "ARG GITHUB_TOKEN\nENV API_KEY ${API_KEY}\nENV PASSWORD_MIN_LENGTH 12\n"),
+    # notebooks: code that reads a password is not one
+    ("n.ipynb", "json", json.dumps({"source": ['password = getpass()\n', 'api_key = os.environ["API_KEY"]\n',
+                                               'print(f"token: {token}")\n', 'password = ""\n']})),
+])
+def test_encoded_and_escaped_look_alikes_stay(path, language, text):
+    out, found = redact_file(path, text.encode(), language)
+    assert not found and out.decode() == text, out.decode()
+
+
+def test_a_long_word_under_a_secret_key_does_not_hang_the_redactor():
+    """Rules v2 backtracked exponentially over a long run of letters that did not end the value (2^n tries:
+    12 s for 23 letters, minutes for 26); one such line in a repository stalled the whole index run."""
+    import subprocess
+    import sys
+
+    code = ("from indexer.sources.redaction import redact; "
+            "print(redact('client_secret: \"' + 'abcdefghij' * 4 + '!\"\\ntoken = \"' + 'x' * 40 + '+\"').found)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "Counter()", done.stderr
