@@ -47,6 +47,9 @@ err = Console(stderr=True)
 if not err.is_terminal:  # logs and CI captures: no wrapping at 80 columns, no live bars
     err = Console(stderr=True, width=160)
 out = Console(soft_wrap=True)
+from app.tune.cli import tune_app  # noqa: E402
+
+app.add_typer(tune_app, name="tune")
 
 USER_ERRORS = (ConfigError, SourceError, StoreError, IndexBusy, NoIndex, ManifestError, EmbeddingError)
 

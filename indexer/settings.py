@@ -16,6 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+# Temporary, for issue 17 only: the lead composes [tune] into the one Settings in app/ (issue 11), ending this
+# indexer -> app import.
+from app.tune.settings import TuneSettings
+
 
 class ConfigError(Exception):
     """A configuration problem, worded for the person who has to fix it."""
@@ -149,6 +153,9 @@ class ReindexSettings(BaseModel):
     # Attempts per repository when a Qdrant server is unreachable, with exponential backoff from backoff_s.
     retries: int = Field(default=3, ge=1)
     backoff_s: float = Field(default=5.0, ge=0.0)
+    # After a nightly run, retune the embedder when enough new commits arrived ([tune] min_new_commits); the
+    # tuned model is switched to only when it beats the base on held-out commits (app/tune/ops.py).
+    tune: bool = False
 
 
 class AccessSettings(BaseModel):
@@ -206,6 +213,7 @@ class Settings(BaseSettings):
     reindex: ReindexSettings = Field(default_factory=ReindexSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     tour: TourSettings = Field(default_factory=TourSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
     # Shortcut the issue names: DAYONE_QDRANT_URL sets store.qdrant_url.
     qdrant_url: str = ""
 
