@@ -206,6 +206,8 @@ def _pooling_mode(model_dir: Path) -> str:
     if not cfg_file.is_file():
         return "mean"
     cfg = json.loads(cfg_file.read_text())
+    if isinstance(cfg.get("pooling_mode"), str):  # sentence-transformers 6 saves one key (a tuned model does)
+        cfg = {f"pooling_mode_{cfg['pooling_mode']}_{'token' if cfg['pooling_mode'] == 'cls' else 'tokens'}": True}
     modes = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v]
     if modes == ["pooling_mode_mean_tokens"]:
         return "mean"

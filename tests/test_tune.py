@@ -73,7 +73,7 @@ def test_a_tuned_model_that_loses_is_refused_and_force_switches_and_base_rolls_b
     m = mine_repo("shop", root, cutoff=cutoff)
     assert len(m.heldout) == 10 and m.counts()["commit"] == 30
     worse = train(default_model_path(), _shuffled(m.pairs), settings.home / "models",
-                  TrainConfig(epochs=3, batch_size=8, learning_rate=5e-4, max_seq_length=64, device="cpu"),
+                  TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=64, device="cpu"),
                   name_hint="shop")
     snap = export_snapshot(root, m.cutoff, home / "work" / "snap")
     sets = [heldout_set("shop", "shop-cutoff", snap, m.heldout)]

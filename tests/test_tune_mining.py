@@ -197,7 +197,7 @@ def test_time_split_holds_out_later_commits_with_their_gold(shop: tuple[Path, di
     assert held[shas["held2"][:10]].gold_symbols == ["shop.shipping.pick_warehouse"]
     trained_queries = {p.query for p in m.pairs}
     assert not any(h.query in trained_queries for h in m.heldout)  # nothing held out leaks into training
-    assert all(h.time > m.cutoff_time for h in m.heldout)
+    assert all(h.time > m.cutoff_time for h in m.heldout)  # this history's clock only moves forward
 
 
 def test_automatic_cutoff_keeps_a_share_of_commits_out() -> None:

@@ -88,7 +88,7 @@ def verdict(evaluation: dict, tuned_repos: list[str]) -> tuple[bool, list[str]]:
     return beats, reasons
 
 
-MINING_VERSION = "1"  # bump when mining changes what it returns: cached minings are then redone
+MINING_VERSION = "2"  # bump when mining changes what it returns: cached minings are then redone
 
 
 def mined(settings: Settings, repo: RepoConfig, cutoff: str | None) -> RepoMining:

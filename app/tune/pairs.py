@@ -20,7 +20,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from app.tune.mining import BlobReader, Commit, TuneError, drop_reason, is_source_code, read_commits, tree_files
+from app.tune.mining import (
+    BlobReader,
+    Commit,
+    TuneError,
+    drop_reason,
+    git,
+    is_source_code,
+    read_commits,
+    tree_files,
+)
 from indexer.chunking import CONTAINER_KINDS, FUNCTION_KINDS
 from indexer.models import Chunk, FileChunks
 from indexer.pipeline import embedding_text, parse_file
@@ -225,15 +234,15 @@ def mine_repo(name: str, repo_dir: Path, *, holdout: int = 100, cutoff: str | No
             kept.append((c, targets))
         kept.sort(key=lambda t: t[0].time)
         if cutoff:
-            from app.tune.mining import git
-
             cut_sha = git(repo_dir, "rev-parse", "--verify", f"{cutoff}^{{commit}}").decode().strip()
-            cut_time = int(git(repo_dir, "show", "-s", "--format=%ct", cut_sha).decode().strip())
-            last = max((i for i, (c, _) in enumerate(kept) if c.time <= cut_time), default=-1)
         else:
-            last = choose_cutoff([c.time for c, _ in kept], holdout)
-            cut_sha, cut_time = kept[last][0].sha, kept[last][0].time
-        train, held = kept[: last + 1], kept[last + 1:]
+            cut_sha = kept[choose_cutoff([c.time for c, _ in kept], holdout)][0].sha
+        cut_time = int(git(repo_dir, "show", "-s", "--format=%ct", cut_sha).decode().strip())
+        # The snapshot at the cut-off holds exactly its ancestors: they train, every other commit is held out
+        # (by ancestry, not timestamps, which tie within a second and lie on rebased branches).
+        ancestors = set(git(repo_dir, "rev-list", cut_sha).decode().split())
+        train = [t for t in kept if t[0].sha in ancestors]
+        held = [t for t in kept if t[0].sha not in ancestors]
         snap = Snapshot(repo_dir, cut_sha, blobs)
     result = RepoMining(repo=name, cutoff=cut_sha, cutoff_time=cut_time, head=commits[-1].sha if commits else "",
                         dropped=dict(dropped), commits_total=len(commits), commits_train=len(train))

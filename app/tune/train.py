@@ -98,7 +98,12 @@ def train(base: Path, pairs: Sequence[Pair], out_parent: Path, cfg: TrainConfig,
     if len(pairs) < 8:
         raise TuneError(f"only {len(pairs)} training pairs: too few to tune on")
     import torch
-    from sentence_transformers import SentenceTransformer, losses
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        from sentence_transformers.sentence_transformer import losses  # sentence-transformers 6
+    except ImportError:  # pragma: no cover - older releases
+        from sentence_transformers import losses
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
