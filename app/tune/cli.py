@@ -35,11 +35,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _user_errors() -> tuple[type[Exception], ...]:
     from app.evaluation import EvalError
     from indexer.embedding import EmbeddingError
+    from indexer.generations import IndexBusy, NoIndex
     from indexer.settings import ConfigError
     from indexer.sources import SourceError
     from indexer.store import StoreError
 
-    return (TuneError, ConfigError, EmbeddingError, EvalError, SourceError, StoreError)
+    return (TuneError, ConfigError, EmbeddingError, EvalError, SourceError, StoreError, IndexBusy, NoIndex)
 
 
 @tune_app.command()
@@ -145,13 +146,14 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: Con
                                              else ""), highlight=False)
     for path, card in models:
         repos = card.get("repos", {})
-        trained = ", ".join(f"{n} (cut-off {r.get('cutoff', '')[:10]}, {sum(r.get('pairs', {}).values())} pairs)"
+        trained = ", ".join(f"{n} (cut-off {r.get('cutoff', '')[:10]}, {sum(r.get('pairs', {}).values())} pairs mined)"
                             for n, r in repos.items())
         tr = card.get("train", {})
         mark = "*" if path.name == active else " "
-        verdict = "beats base" if card.get("beats_base") else "does not beat base"
+        verdict = ("not evaluated" if "beats_base" not in card else
+                   "beats base" if card["beats_base"] else "does not beat base")
         out.print(f"{mark} {path.name}  created {card.get('created', '?')}  {verdict}", highlight=False)
-        out.print(f"    trained on {trained or '?'}: {tr.get('pairs', '?')} pairs, {tr.get('seconds', '?')} s on "
+        out.print(f"    trained on {trained or '?'}: {tr.get('pairs', '?')} pairs used, {tr.get('seconds', '?')} s on "
                   f"{tr.get('device', '?')}", highlight=False)
         for line in card.get("verdict", []):
             out.print(f"    {line}", highlight=False)

@@ -66,9 +66,10 @@ class TuneReport:
 def verdict(evaluation: dict, tuned_repos: list[str]) -> tuple[bool, list[str]]:
     """Whether the tuned model beats the base on held-out commits of the repositories it was tuned on.
 
-    The search users get (hybrid) must not lose file@5, and file@5 of dense and hybrid together must rise (or
-    stay equal with a higher MRR@10): a better embedder that the other signals hide still counts, a worse
-    hybrid search never ships.
+    Averaged over those repositories: MRR@10 of dense and hybrid search together must rise, hybrid MRR@10 (what
+    users get) must not drop, and hybrid file@5 may drop by at most 0.01 (one question in a hundred). MRR rather
+    than file@5 decides because file@5 saturates on small codebases (0.93-1.0 for the base model on the
+    4-22 source files of our evaluation trees; docs/tuning.md), while the rank of the right file still moves.
     """
     base, tuned = evaluation["base"]["sets"], evaluation["tuned"]["sets"]
     names = [f"{r} held-out" for r in tuned_repos if f"{r} held-out" in base]
@@ -79,11 +80,10 @@ def verdict(evaluation: dict, tuned_repos: list[str]) -> tuple[bool, list[str]]:
         return round(sum(tuned[n][mode][metric] - base[n][mode][metric] for n in names) / len(names), 3)
 
     d = {(mode, metric): gain(mode, metric) for mode in ("dense", "hybrid") for metric in ("file@5", "mrr@10")}
-    both5 = d["dense", "file@5"] + d["hybrid", "file@5"]
-    bothrr = d["dense", "mrr@10"] + d["hybrid", "mrr@10"]
-    beats = d["hybrid", "file@5"] >= 0 and (both5 > 0 or (both5 == 0 and bothrr > 0))
-    reasons = [f"held-out file@5 dense {d['dense', 'file@5']:+.3f}, hybrid {d['hybrid', 'file@5']:+.3f}; "
-               f"MRR@10 dense {d['dense', 'mrr@10']:+.3f}, hybrid {d['hybrid', 'mrr@10']:+.3f} "
+    beats = (d["dense", "mrr@10"] + d["hybrid", "mrr@10"] > 0 and d["hybrid", "mrr@10"] >= 0
+             and d["hybrid", "file@5"] >= -0.01)
+    reasons = [f"held-out MRR@10 dense {d['dense', 'mrr@10']:+.3f}, hybrid {d['hybrid', 'mrr@10']:+.3f}; "
+               f"file@5 dense {d['dense', 'file@5']:+.3f}, hybrid {d['hybrid', 'file@5']:+.3f} "
                f"(mean over {', '.join(tuned_repos)})"]
     return beats, reasons
 
