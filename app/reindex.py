@@ -301,6 +301,8 @@ class ReindexScheduler:
         self.last_result = result
         self.last_error = (f"{len(result.failed)} of {len(result.repos)} repositories failed"
                            if result.failed else None)
+        if not result.failed and settings.reindex.tune:
+            result = self._retune(settings, repos, result)
         if result.generation and (before is None or result.generation != before.name):
             self.emit(f"reindex published {result.generation} in {result.seconds:.1f}s")
             if self.on_published is not None:
@@ -309,3 +311,21 @@ class ReindexScheduler:
                 except Exception as exc:  # a refresh failure must not stop the schedule
                     self.emit(f"reindex: refreshing the server after {result.generation} failed: {exc}")
         return result
+
+    def _retune(self, settings: Settings, repos: Sequence[RepoConfig], result: RunResult) -> RunResult:
+        """`reindex.tune`: retune the embedder when enough new commits arrived; a tuned model that beats the base
+        on held-out commits is switched to, and the index is rebuilt with it right away (the server's embedder
+        follows in `Service.after_reindex`)."""
+        from app.tune.mining import TuneError
+        from app.tune.ops import maybe_retune
+
+        try:
+            report = maybe_retune(settings, log=self.emit)
+        except (TuneError, StoreError, ConfigError) as exc:
+            self.emit(f"retune failed: {exc}")
+            return result
+        if report is None or not report.switched:
+            return result
+        self.embedder = None  # the loaded one is the old model: the rebuild loads the tuned one
+        self.emit("retuned embedder switched in: rebuilding the index with it")
+        return index_with_retries(settings, repos, say=self.emit)

@@ -214,7 +214,15 @@ class Service:
         """A reindex published: open the new index, then write the tour summaries for what changed, on the
         shared model (between answers) so the nightly run needs no second copy of it in memory."""
         from app.tour.summaries import refresh_summaries
+        from indexer.embedding.dense import embedder_identity
 
+        with self._lock:
+            if self._embedder is not None and self._embedder.model_id != embedder_identity(self.settings):
+                # `reindex.tune` switched to a tuned model and rebuilt: queries must use the same model
+                self._embedder = None
+                if self._index is not None and self._active == 0:
+                    self._index.reader.close()
+                    self._index = None
         self.refresh()
         if not self.settings.tour.summaries:
             return

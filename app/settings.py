@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.tune.settings import TuneSettings
 from indexer.settings import IndexerSettings
 from indexer.settings import load_settings as _load
 
@@ -87,6 +88,9 @@ class ReindexSettings(BaseModel):
     # Attempts per repository when a Qdrant server is unreachable, with exponential backoff from backoff_s.
     retries: int = Field(default=3, ge=1)
     backoff_s: float = Field(default=5.0, ge=0.0)
+    # After a nightly run, retune the embedder when enough new commits arrived ([tune] min_new_commits); the
+    # tuned model is switched to only when it beats the base on held-out commits (app/tune/ops.py).
+    tune: bool = False
 
 
 class AccessSettings(BaseModel):
@@ -121,6 +125,7 @@ class Settings(IndexerSettings):
     reindex: ReindexSettings = Field(default_factory=ReindexSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     tour: TourSettings = Field(default_factory=TourSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

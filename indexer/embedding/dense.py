@@ -206,6 +206,8 @@ def _pooling_mode(model_dir: Path) -> str:
     if not cfg_file.is_file():
         return "mean"
     cfg = json.loads(cfg_file.read_text())
+    if isinstance(cfg.get("pooling_mode"), str):  # sentence-transformers 6 saves one key (a tuned model does)
+        cfg = {f"pooling_mode_{cfg['pooling_mode']}_{'token' if cfg['pooling_mode'] == 'cls' else 'tokens'}": True}
     modes = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v]
     if modes == ["pooling_mode_mean_tokens"]:
         return "mean"
@@ -448,9 +450,33 @@ def load_embedder(model_path: str | Path | None, *, device: str = "auto", batch_
     return _loaded[key]
 
 
+ACTIVE_EMBEDDER_FILE = "active-embedder"  # under $DAYONE_HOME/models: `dayone tune use` writes it
+
+
+def active_embedder(home: Path) -> Path | None:
+    """The tuned model `dayone tune use` switched to (a folder name under $DAYONE_HOME/models), if any.
+
+    Only consulted when embedding.model_path is empty, so an explicit setting always wins; a missing folder is
+    an error rather than a silent fallback, because falling back would rebuild the index with another model.
+    """
+    pointer = home / "models" / ACTIVE_EMBEDDER_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text().strip()
+    if not name:
+        return None
+    folder = home / "models" / name
+    if not folder.is_dir():
+        raise EmbeddingError(f"{pointer} names {name}, which is not a folder under {folder.parent}: "
+                             "run `dayone tune use base` or `dayone tune use MODEL`")
+    return folder
+
+
 def settings_model_path(settings: IndexerSettings) -> Path:
     cfg = settings.embedding
-    return Path(cfg.model_path).expanduser() if cfg.model_path else default_model_path()
+    if cfg.model_path:
+        return Path(cfg.model_path).expanduser()
+    return active_embedder(settings.home) or default_model_path()
 
 
 def embedder_identity(settings: IndexerSettings) -> str:

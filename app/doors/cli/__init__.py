@@ -12,6 +12,9 @@ import logging
 
 from app.doors.cli import evaluate, index, query, serve  # noqa: F401 - importing a module registers its commands
 from app.doors.cli.common import app
+from app.tune.cli import tune_app
+
+app.add_typer(tune_app, name="tune")  # `dayone tune`: the embedder adapted to the company's code (docs/tuning.md)
 
 
 def main() -> None:

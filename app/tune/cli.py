@@ -1,0 +1,209 @@
+"""`dayone tune ...`: the typer sub-app (registered in app/cli.py as `app.add_typer(tune_app, name="tune")`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.tune.mining import TuneError
+
+tune_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                       help="Adapt the embedder to your code and its history; prove it on held-out commits.")
+err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
+out = Console(soft_wrap=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="dayone.toml to read")]
+
+
+def _settings(config: Path | None):  # noqa: ANN202 - Settings, imported lazily like the main CLI
+    from app.settings import load_settings
+
+    return load_settings(config)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
+    return typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from app.evaluation.retrieval_eval import EvalError
+    from indexer.embedding.dense import EmbeddingError
+    from indexer.pipeline.generations import IndexBusy
+    from indexer.reader import NoIndex
+    from indexer.settings import ConfigError
+    from indexer.sources import SourceError
+    from indexer.store import StoreError
+
+    return (TuneError, ConfigError, EmbeddingError, EvalError, SourceError, StoreError, IndexBusy, NoIndex)
+
+
+@tune_app.command()
+def embedder(
+    repo: Annotated[list[str] | None, typer.Option("--repo", "-r", help="repository to tune on (repeatable; "
+                                                   "default: [tune] repos, else all with git history)")] = None,
+    control: Annotated[list[str] | None, typer.Option("--control", help="codebase NOT tuned on, measured to show "
+                                                      "the loss there (repeatable; default: [tune] control)")] = None,
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="last training commit or rev (default: hold out "
+                                               "the last [tune] holdout usable commits)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="switch to the tuned model even if it loses")] = False,
+    no_switch: Annotated[bool, typer.Option("--no-switch", help="train and evaluate only")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print the model card as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Mine pairs from history and code, fine-tune the embedder, and evaluate it against the base model."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from app.tune.ops import tune_embedder
+
+    bars = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err)
+    task = None
+
+    def progress(step: int, total: int, loss: float) -> None:
+        nonlocal task
+        if not err.is_terminal:  # logs: a plain line every 5% instead of a live bar
+            if step == 1 or step == total or step % max(1, total // 20) == 0:
+                err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
+            return
+        if task is None:
+            bars.start()
+            task = bars.add_task("training", total=total, loss="-")
+        bars.update(task, completed=step, loss=f"{loss:.3f}")
+        if step == total:
+            bars.stop()
+
+    def log(text: str) -> None:
+        err.print(text, highlight=False, markup=False)
+
+    try:
+        report = tune_embedder(_settings(config), repo or None, control=control, cutoff=cutoff, force=force,
+                               switch=not no_switch, device=device, log=log, progress=progress)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if task is not None:
+            bars.stop()
+    if as_json:
+        sys.stdout.write(json.dumps(report.card, indent=1, default=str) + "\n")
+    else:
+        out.print(evaluation_table(report.card))
+    for reason in report.reasons:
+        err.print(reason, highlight=False, markup=False)
+    if report.switched:
+        err.print(f"the index now uses {report.model.name}: the next `dayone index` rebuilds with it "
+                  "(`dayone tune use base` rolls back)", highlight=False, markup=False)
+    elif not report.beats_base:
+        err.print(f"refused: {report.model.name} does not beat the base model on held-out commits; the index keeps "
+                  "its model (`dayone tune use NAME --force` switches anyway)", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+def evaluation_table(card: dict) -> Table:
+    table = Table(title=f"{card.get('model', '?')}: base -> tuned", title_justify="left")
+    for col in ("questions", "n", "search", "file@5", "MRR@10", "sym@10"):
+        table.add_column(col, justify="left" if col in ("questions", "search") else "right")
+    ev = card.get("evaluation") or {}
+    if "base" not in ev or "tuned" not in ev:
+        return table
+    for name, modes in ev["base"]["sets"].items():
+        for mode, b in modes.items():
+            t = ev["tuned"]["sets"][name][mode]
+            cells = [f"{b[m]:.2f} -> {t[m]:.2f} ({t[m] - b[m]:+.2f})" for m in ("file@5", "mrr@10", "sym@10")]
+            table.add_row(name, str(b["n"]), mode, *cells)
+    return table
+
+
+@tune_app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: ConfigOpt = None) -> None:
+    """Which embedder the index uses, and every tuned model: trained on what, when, and how it scored."""
+    from app.tune.ops import active_name, tuned_models
+
+    try:
+        settings = _settings(config)
+        models = tuned_models(settings)
+        active = active_name(settings)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"active": active, "models": [c for _, c in models]}, indent=1) + "\n")
+        return
+    override = settings.embedding.model_path
+    out.print(f"active embedder: {active}" + (f" (overridden by embedding.model_path = {override})" if override
+                                             else ""), highlight=False)
+    for path, card in models:
+        repos = card.get("repos", {})
+        trained = ", ".join(f"{n} (cut-off {r.get('cutoff', '')[:10]}, {sum(r.get('pairs', {}).values())} pairs mined)"
+                            for n, r in repos.items())
+        tr = card.get("train", {})
+        mark = "*" if path.name == active else " "
+        verdict = ("not evaluated" if "beats_base" not in card else
+                   "beats base" if card["beats_base"] else "does not beat base")
+        out.print(f"{mark} {path.name}  created {card.get('created', '?')}  {verdict}", highlight=False)
+        out.print(f"    trained on {trained or '?'}: {tr.get('pairs', '?')} pairs used, {tr.get('seconds', '?')} s on "
+                  f"{tr.get('device', '?')}", highlight=False)
+        for line in card.get("verdict", []):
+            out.print(f"    {line}", highlight=False)
+        if card.get("evaluation"):
+            out.print(evaluation_table(card))
+
+
+@tune_app.command()
+def use(
+    name: Annotated[str, typer.Argument(help="a tuned model's folder name (see `dayone tune status`), or 'base'")],
+    force: Annotated[bool, typer.Option("--force", help="switch even to a model that lost to the base")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Switch the index to a tuned embedder, or back to the base one ('base'); the next index run rebuilds."""
+    from app.tune.ops import use_model
+
+    try:
+        settings = _settings(config)
+        use_model(settings, name, force=force)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if settings.embedding.model_path:
+        err.print(f"note: embedding.model_path = {settings.embedding.model_path} is set and wins over this choice",
+                  highlight=False, markup=False)
+    err.print(f"the index now uses {name}: the next `dayone index` rebuilds every repository with it",
+              highlight=False, markup=False)
+
+
+@tune_app.command()
+def pairs(
+    repo: Annotated[str, typer.Option("--repo", "-r", help="repository to mine")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write the training pairs to")],
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="last training commit or rev")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the training pairs and held-out questions mined from one repository, to read or audit them."""
+    from app.tune.ops import pick_repos, repo_dir
+    from app.tune.pairs import mine_repo, pair_dicts
+
+    try:
+        settings = _settings(config)
+        cfg = pick_repos(settings, [repo])[0]
+        m = mine_repo(repo, repo_dir(settings, cfg), holdout=settings.tune.holdout, cutoff=cutoff,
+                      max_snapshot_pairs=settings.tune.max_snapshot_pairs)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    with output.open("w") as fh:
+        for d in pair_dicts(m.pairs):
+            fh.write(json.dumps(d) + "\n")
+        for h in m.heldout:
+            fh.write(json.dumps({"kind": "heldout", **h.__dict__}) + "\n")
+    err.print(json.dumps(m.summary()), highlight=False, markup=False)
