@@ -37,7 +37,8 @@ ARG MODEL_SHA256=""
 #   - the build secret `pip_conf` (a pip.conf: index-url / extra-index-url of your mirror, `cert =
 #     /run/secrets/pip_ca`), e.g. `docker build --secret id=pip_conf,src=pip.conf --secret id=pip_ca,src=ca.crt`;
 #     without it pip uses PyPI;
-#   - docker/wheels/ from the build context (empty in git): wheels put there are preferred to the index.
+#   - docker/wheels/ from the build context (empty in git): wheels put there, or in docker/wheels/cpu/ or
+#     docker/wheels/cuda/ for one variant only (torch's CPU build), are preferred to the index.
 
 FROM ${BASE_CUDA_DEVEL} AS build-cuda
 # Turing, Ampere (A100, RTX 30), Ada (L4, L40S, RTX 40), Hopper (H100, H200), Blackwell (B200, RTX 50). Each
@@ -59,7 +60,7 @@ ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
 
 # A stage picked by VARIANT (build-cuda or build-cpu above), not an image from a registry.
 # hadolint ignore=DL3006
-FROM build-${VARIANT} AS build-base
+FROM build-${VARIANT} AS build-tools
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Distribution packages follow the base image's release; the image is rebuilt to pick up security fixes.
 # hadolint ignore=DL3008
@@ -74,24 +75,27 @@ ENV VIRTUAL_ENV=/opt/venv \
     DAYONE_EDITABLE=0
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY scripts/install.sh scripts/install.sh
 
 # llama-cpp-python compiled into a wheel on its own (the longest step, minutes on CPU, much longer with CUDA):
-# it depends only on pyproject.toml's pin and CMAKE_ARGS, so a change to dayone's code does not redo it.
-FROM build-base AS llama
+# it depends only on pyproject.toml and CMAKE_ARGS, so a change to dayone's code or docs does not redo it.
+FROM build-tools AS llama
+COPY pyproject.toml ./
+COPY scripts/install.sh scripts/install.sh
 RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=pip_ca \
     --mount=type=bind,source=docker/wheels,target=/opt/wheelhouse \
     PIP_FIND_LINKS=/opt/wheelhouse DAYONE_LLAMA_WHEEL_DIR=/opt/llama-wheel ./scripts/install.sh
 
-FROM build-base AS build
+FROM build-tools AS build
+ARG VARIANT
+COPY pyproject.toml README.md ./
+COPY scripts/install.sh scripts/install.sh
 COPY app/ app/
 COPY indexer/ indexer/
 # The one install script CI also runs (.ci/run): what the image installs is what the tests ran against.
 RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=pip_ca \
     --mount=type=bind,source=docker/wheels,target=/opt/wheelhouse \
     --mount=type=bind,from=llama,source=/opt/llama-wheel,target=/opt/llama-wheel \
-    PIP_FIND_LINKS="/opt/llama-wheel /opt/wheelhouse" ./scripts/install.sh
+    PIP_FIND_LINKS="/opt/llama-wheel /opt/wheelhouse /opt/wheelhouse/${VARIANT}" ./scripts/install.sh
 
 # ---------------------------------------------------------------------------------------------------------
 # The answering model: downloaded once at build time, never at run time.

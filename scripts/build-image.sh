@@ -199,16 +199,18 @@ PY
 [ -f "$ca" ] && cp "$ca" "$secrets/ca.crt" || : > "$secrets/ca.crt"
 say "pip settings for the build (secret pip_conf, CA bundle ${ca} as pip_ca):"
 sed 's/^/    /' "$secrets/pip.conf" >&2
-# Wheels in local find-links folders (here: torch's CPU build) reach the build through docker/wheels/.
-mkdir -p docker/wheels
+# Wheels in local find-links folders (here: torch's CPU build) reach the build through docker/wheels/; CPU-only
+# builds (a "+cpu" local version) go to docker/wheels/cpu/, which only the CPU variant reads.
+mkdir -p docker/wheels/cpu docker/wheels/cuda
 links=$( { python3 -m pip config list 2>/dev/null | sed -n "s/.*find-links='\(.*\)'/\1/p"; echo "${PIP_FIND_LINKS:-}"; } | tr ' ' '\n' | sort -u)
 for dir in $links; do
     dir="${dir#file://}"
     [ -d "$dir" ] || continue
     for whl in "$dir"/*.whl; do
         [ -e "$whl" ] || continue
-        [ -e "docker/wheels/$(basename "$whl")" ] || ln "$whl" docker/wheels/ 2>/dev/null || cp "$whl" docker/wheels/
-        say "local wheel for the build: docker/wheels/$(basename "$whl")"
+        dest=docker/wheels; case "$whl" in *+cpu-*) dest=docker/wheels/cpu ;; esac
+        [ -e "$dest/$(basename "$whl")" ] || ln "$whl" "$dest/" 2>/dev/null || cp "$whl" "$dest/"
+        say "local wheel for the build: $dest/$(basename "$whl")"
     done
 done
 
