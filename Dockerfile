@@ -135,7 +135,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --system --gid 10001 dayone \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
     && mkdir -p /data /models \

@@ -72,10 +72,9 @@ class Container:
         self.name = f"dayone-test-{uuid.uuid4().hex[:8]}"
         self.bg: subprocess.Popen | None = None
         if engine == "buildah":
-            config = json.loads(subprocess.run(
-                ["buildah", "inspect", "--type", "image", "--format", "{{json .OCIv1.Config}}", IMAGE],
-                capture_output=True, text=True, check=True, env=_buildah_env()).stdout)
-            self.entrypoint = config.get("Entrypoint") or []
+            info = json.loads(subprocess.run(["buildah", "inspect", "--type", "image", IMAGE], capture_output=True,
+                                             text=True, check=True, env=_buildah_env()).stdout)
+            self.entrypoint = info["OCIv1"]["config"].get("Entrypoint") or []
             subprocess.run(["buildah", "from", "--name", self.name, IMAGE], capture_output=True, check=True,
                            env=_buildah_env(), timeout=600)
 
