@@ -10,8 +10,20 @@
 # compilers) -> the final image. Only the stages of the chosen VARIANT are built. See docs/install.md.
 
 ARG VARIANT=cuda
-ARG CUDA_VERSION=12.8.1
+ARG CUDA_VERSION=13.0.1
 ARG UBUNTU_VERSION=24.04
+# Base images. Defaults are the public ones; point them at your registry mirror (see docs/install.md,
+# "Air-gapped build"). Each build base must carry the same distribution and Python as its runtime base: the
+# virtual environment is copied from one to the other. The CUDA run-time base is NVIDIA's small `base` image
+# (the CUDA runtime and the driver hooks only): cuBLAS and the other CUDA libraries come once, as the pip
+# packages torch's CUDA build depends on, and llama.cpp uses those same files (see the ldconfig step below).
+ARG BASE_CPU=ubuntu:${UBUNTU_VERSION}
+ARG BASE_CUDA_DEVEL=nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION}
+ARG BASE_CUDA_RUNTIME=nvidia/cuda:${CUDA_VERSION}-base-ubuntu${UBUNTU_VERSION}
+# Where torch comes from: PyTorch's index for the variant (its CUDA matches CUDA_VERSION). Empty: the pip index
+# in effect (PyPI, or your mirror through the pip_conf secret), whose torch 2.13 is the CUDA 13.0 build.
+ARG TORCH_INDEX_CPU=https://download.pytorch.org/whl/cpu
+ARG TORCH_INDEX_CUDA=https://download.pytorch.org/whl/cu130
 # The answering model, fetched at build time and checked against MODEL_SHA256 (both required together).
 # Empty MODEL_URL: nothing is baked in; the image then answers with the small model shipped in its Python
 # packages (Qwen2.5-Coder-0.5B), or with a GGUF you mount at /models and name in DAYONE_LLM__MODEL_PATH.
@@ -19,27 +31,36 @@ ARG MODEL_URL=https://huggingface.co/Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/resolve
 ARG MODEL_SHA256=""
 
 # ---------------------------------------------------------------------------------------------------------
-# Build stages: a Python 3.12 virtual environment in /opt/venv with dayone and everything it needs.
+# Build stages: a Python virtual environment in /opt/venv with dayone and everything it needs.
+#
+# Package sources never enter a layer: every step that runs pip mounts, for that step only,
+#   - the build secret `pip_conf` (a pip.conf: index-url / extra-index-url of your mirror, `cert =
+#     /run/secrets/pip_ca`), e.g. `docker build --secret id=pip_conf,src=pip.conf --secret id=pip_ca,src=ca.crt`;
+#     without it pip uses PyPI;
+#   - docker/wheels/ from the build context (empty in git): wheels put there, or in docker/wheels/cpu/ or
+#     docker/wheels/cuda/ for one variant only (torch's CPU build), are preferred to the index.
 
-FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS build-cuda
+FROM ${BASE_CUDA_DEVEL} AS build-cuda
 # Turing, Ampere (A100, RTX 30), Ada (L4, L40S, RTX 40), Hopper (H100, H200), Blackwell (B200, RTX 50). Each
 # entry also carries PTX, so newer GPUs (e.g. DGX Spark's GB10, sm_121) JIT-compile from the 120 code.
 ARG CUDA_ARCHITECTURES="75;80;86;89;90;100;120"
+ARG TORCH_INDEX_CUDA
 ENV CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES} -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
-    DAYONE_TORCH_INDEX_URL=""
+    DAYONE_TORCH_INDEX_URL=${TORCH_INDEX_CUDA}
 # The driver's libcuda.so.1 exists only when a container runs on a GPU host; the build links, and the
 # install check imports llama_cpp, against the toolkit's stub. This stage is discarded, so is the stub path.
-RUN ln -s /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so.1
+RUN ln -sf /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so.1
 ENV LD_LIBRARY_PATH=/usr/local/cuda/lib64/stubs
 
-FROM ubuntu:${UBUNTU_VERSION} AS build-cpu
+FROM ${BASE_CPU} AS build-cpu
 # torch's CPU build (about 200 MB instead of several GB of CUDA libraries) and a portable llama.cpp build.
+ARG TORCH_INDEX_CPU
 ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
-    DAYONE_TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
+    DAYONE_TORCH_INDEX_URL=${TORCH_INDEX_CPU}
 
 # A stage picked by VARIANT (build-cuda or build-cpu above), not an image from a registry.
 # hadolint ignore=DL3006
-FROM build-${VARIANT} AS build
+FROM build-${VARIANT} AS build-tools
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Distribution packages follow the base image's release; the image is rebuilt to pick up security fixes.
 # hadolint ignore=DL3008
@@ -50,20 +71,36 @@ RUN apt-get update \
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PIP_NO_CACHE_DIR=1 \
+    PIP_CONFIG_FILE=/run/secrets/pip_conf \
     DAYONE_EDITABLE=0
 RUN python3 -m venv /opt/venv
 WORKDIR /src
+
+# llama-cpp-python compiled into a wheel on its own (the longest step, minutes on CPU, much longer with CUDA):
+# it depends only on pyproject.toml and CMAKE_ARGS, so a change to dayone's code or docs does not redo it.
+FROM build-tools AS llama
+COPY pyproject.toml ./
+COPY scripts/install.sh scripts/install.sh
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=pip_ca \
+    --mount=type=bind,source=docker/wheels,target=/opt/wheelhouse \
+    PIP_FIND_LINKS=/opt/wheelhouse DAYONE_LLAMA_WHEEL_DIR=/opt/llama-wheel ./scripts/install.sh
+
+FROM build-tools AS build
+ARG VARIANT
 COPY pyproject.toml README.md ./
 COPY scripts/install.sh scripts/install.sh
 COPY app/ app/
 COPY indexer/ indexer/
 # The one install script CI also runs (.ci/run): what the image installs is what the tests ran against.
-RUN ./scripts/install.sh
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=pip_ca \
+    --mount=type=bind,source=docker/wheels,target=/opt/wheelhouse \
+    --mount=type=bind,from=llama,source=/opt/llama-wheel,target=/opt/llama-wheel \
+    PIP_FIND_LINKS="/opt/llama-wheel /opt/wheelhouse /opt/wheelhouse/${VARIANT}" ./scripts/install.sh
 
 # ---------------------------------------------------------------------------------------------------------
 # The answering model: downloaded once at build time, never at run time.
 
-FROM ubuntu:${UBUNTU_VERSION} AS model
+FROM ${BASE_CPU} AS model
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG MODEL_URL
 ARG MODEL_SHA256
@@ -84,8 +121,8 @@ RUN mkdir -p /opt/dayone/models \
 # ---------------------------------------------------------------------------------------------------------
 # Run-time stages: no compilers, no build tools.
 
-FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION} AS runtime-cuda
-FROM ubuntu:${UBUNTU_VERSION} AS runtime-cpu
+FROM ${BASE_CUDA_RUNTIME} AS runtime-cuda
+FROM ${BASE_CPU} AS runtime-cpu
 
 # A stage picked by VARIANT (runtime-cuda or runtime-cpu above).
 # hadolint ignore=DL3006
@@ -98,13 +135,17 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates libgomp1 tzdata \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --system --gid 10001 dayone \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/dayone --shell /usr/sbin/nologin dayone \
     && mkdir -p /data /models \
     && chown dayone:dayone /data \
     && git config --system safe.directory '*'
 COPY --from=build /opt/venv /opt/venv
+# The CUDA libraries torch's pip packages bring (nvidia/cu13/lib: cuBLAS, cuDNN...) are the only copy in the image:
+# the dynamic linker learns their folder, so llama.cpp's CUDA backend loads the same cuBLAS. Nothing on CPU.
+RUN find /opt/venv -type d -path '*/site-packages/nvidia/*/lib' | sort > /etc/ld.so.conf.d/dayone-nvidia.conf \
+    && ldconfig
 COPY --from=model /opt/dayone/models /opt/dayone/models
 COPY docker/healthcheck.py docker/cron.py /opt/dayone/docker/
 # Every library's hub access and telemetry off (the same list as indexer/offline.py, which the code also
