@@ -40,6 +40,7 @@ def search(
     try:
         service = Service(settings_from(config))
         try:
+            service.require_index()
             # [] matches nothing: the store filter fails closed
             hits = service.search(query, k=k, repos=service.scope(user, repo), languages=lang)
         finally:
@@ -113,6 +114,7 @@ def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | 
         queries = [item["query"].strip() for item in items]
         service = Service(settings, embedder=_BatchEmbedded(embedder_for(settings), queries))
         try:
+            service.require_index()
             for item, query in zip(items, queries, strict=True):
                 item_repo = item.get("repo")
                 repos = [item_repo] if isinstance(item_repo, str) else item_repo or repo
