@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.access import allowed_repos, repos_for, visible
+from app import access
+from app.access import allowed_repos, visible
 from app.answer.chat_model import ChatModel, OpenAICompatibleModel, load_chat_model
 from app.answer.prompts import NO_CONTEXT_ANSWER
 from app.answer.results import Answer, AnswerStream, Source
@@ -247,7 +248,7 @@ class Service:
             for name in requested:
                 if name not in shown:
                     raise UnknownRepository(name, shown)
-        return repos_for(self.settings, user, requested)
+        return access.repos_for(self.settings, user, requested)
 
     # -- what the index holds ----------------------------------------------------------------------------------
     def commits(self) -> dict[str, str | None]:

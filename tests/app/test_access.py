@@ -251,7 +251,11 @@ def test_ask_as_a_user_without_the_repository(two_repos, llm, monkeypatch):
 
 
 def _made_up(name: str, rng: random.Random) -> str:
-    """A name of the same shape (length, case pattern, separators) that no repository defines."""
+    """A name of the same shape (length, case pattern, separators; a path keeps its extension) that no repository
+    defines."""
+    stem, dot, ext = name.rpartition(".")
+    if "/" in name and dot:
+        return _made_up(stem, rng) + "." + ext
     out = []
     for ch in name:
         if ch.isupper():
@@ -293,7 +297,9 @@ def test_answers_treat_a_hidden_name_exactly_like_a_made_up_one(two_repos):
         for i in range(200):
             kind = i % 3
             real = rng.choice(hidden) if kind == 0 else rng.choice(members) if kind == 1 else rng.choice(paths)
-            fake = _made_up(real, rng)
+            # Parts the visible repository also defines stay: the question is only whether what is hidden shows.
+            fake = ".".join(part if part in shop_names else _made_up(part, rng) for part in real.split(".")) \
+                if kind == 1 else _made_up(real, rng)
             template = rng.choice(templates)
             outcomes = []
             for name in (real, fake):

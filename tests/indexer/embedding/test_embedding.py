@@ -94,7 +94,9 @@ def test_index_and_search_with_onnx_finds_the_right_function(home, embedder, mon
     for query in ("send the order confirmation email", "where are orders paid", "database schema for products"):
         onnx_top = _search_top(settings, onnx, query)
         torch_top = _search_top(torch_settings, embedder, query)
-        assert onnx_top[0] == torch_top[0], query
+        # int8 moves scores by ~1e-4: a near tie at the top may swap ("database schema for products" puts
+        # db/schema.sql and OrderService.create_order 9e-5 apart), so each backend's first is the other's first two
+        assert onnx_top[0] in torch_top[:2] and torch_top[0] in onnx_top[:2], (query, onnx_top[:3], torch_top[:3])
         assert len(set(onnx_top) & set(torch_top)) >= 8, (query, onnx_top, torch_top)
 
 
