@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.access import allowed_repos, repos_for, visible
 from app.answer.chat_model import ChatModel, OpenAICompatibleModel, load_chat_model
+from app.answer.facts import FactsBuilder, FactsCard
 from app.answer.prompts import NO_CONTEXT_ANSWER
 from app.answer.results import Answer, AnswerStream, Source
 from app.feedback import FeedbackStore
@@ -54,6 +55,7 @@ class ChatEvent:
     done: bool = False
     answer: Answer | None = None
     notice: str = ""  # a message for the user instead of an answer (no index yet, nothing you may read)
+    facts: FactsCard | None = None  # the card from the index: sent once, before the model's first token
 
 
 @dataclass
@@ -289,6 +291,19 @@ class Service:
             "references_total": len(refs),
         }
 
+    def facts(self, question: str, *, repos: list[str] | None = None, hits: list[Any] | None = None) -> FactsCard:
+        """The facts card for a question (app/answer/facts.py): definitions, callers, callees, tests and recent
+        commits read from the index within `repos`, never generated. Without `hits` the search runs first."""
+        question = " ".join(question.split())[:MAX_QUESTION_CHARS]
+        if repos is not None and not repos:
+            return FactsCard([])
+        if hits is None:
+            hits = self.search(question, repos=repos, k=self.settings.llm.max_sources)
+        with self._using() as index:
+            if index is None:
+                return FactsCard([])
+            return FactsBuilder(self.settings, index.reader, repos).card(question, hits)
+
     # -- onboarding ------------------------------------------------------------------------------------------
     def people(self, answer: Answer, limit: int = 4) -> list[dict]:
         """People to ask about the files an answer cites: recent authors from git history, and CODEOWNERS."""
@@ -338,17 +353,22 @@ class Service:
 
     # -- answers -----------------------------------------------------------------------------------------------
     def answer(self, question: str, *, repos: list[str] | None = None,
-               languages: list[str] | None = None) -> Iterator[str | Answer]:
-        """One standalone question: the answer's text in pieces as the model writes them, then the checked
-        `Answer` as the last item (the CLI's `ask` and the MCP tool; the web UI keeps conversations, `ask`)."""
+               languages: list[str] | None = None) -> Iterator[FactsCard | str | Answer]:
+        """One standalone question: the facts card first (from the index, before the model runs), then the
+        answer's text in pieces as the model writes them, then the checked `Answer` as the last item (the
+        CLI's `ask` and the MCP tool; the web UI keeps conversations, `ask`)."""
         with self._using() as index:
             if index is None:
                 raise NoIndex(NO_INDEX_MESSAGE)
             answerer = self._answerer(index)
             with self._answers_one_at_a_time():
                 stream: AnswerStream = answerer.ask(question, repos=repos, languages=languages)
+                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                yield card
                 yield from stream
-                yield stream.answer
+                answer = stream.answer
+                answer.facts = card
+                yield answer
 
     # -- answers -----------------------------------------------------------------------------------------------
     def ask(self, session_id: str, question: str, *, repos: list[str] | None = None,
@@ -376,11 +396,14 @@ class Service:
         try:
             with self._answers_one_at_a_time():
                 stream = session.conversation.ask(question)
+                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                yield ChatEvent("", facts=card)
                 text = ""
                 for piece in stream:
                     text += piece
                     yield ChatEvent(text)
                 answer = stream.answer
+                answer.facts = card
             session.answers.append(answer)
             yield ChatEvent(answer.text, done=True, answer=answer)
         finally:

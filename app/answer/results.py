@@ -74,11 +74,13 @@ class Answer:
     flagged: list[Flag]
     no_context: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    facts: Any = None  # the FactsCard shown before the answer (app/answer/facts.py), when one was built
 
     def to_json(self) -> dict:
-        """The `dayone ask --json` contract."""
+        """The `dayone ask --json` contract; `facts` is the card read from the index, never generated."""
         return {"question": self.question, "answer": self.text,
-                "citations": [c.citation_json() for c in self.citations]}
+                "citations": [c.citation_json() for c in self.citations],
+                "facts": self.facts.to_json() if self.facts is not None else []}
 
 
 class AnswerStream:
