@@ -15,11 +15,13 @@ import html
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.answer.callgraph import CALLABLE_KINDS, CODE_KINDS, CallGraph
+from app.answer.results import Source
 from app.search.retriever import SearchHit, query_identifiers
 from app.settings import Settings
 from app.tour.repofiles import first_sentence, local_root, symbol_doc
@@ -167,7 +169,7 @@ class FactsBuilder:
         self.repos = repos
         self.graph = CallGraph(reader, repos)
 
-    def card(self, question: str, hits: list[SearchHit] | None = None) -> FactsCard:
+    def card(self, question: str, hits: Sequence[SearchHit | Source] | None = None) -> FactsCard:
         started = time.perf_counter()
         if self.repos is not None and not self.repos:
             return FactsCard([], 0.0)
@@ -176,7 +178,7 @@ class FactsBuilder:
         self._add_commits(facts)
         return FactsCard(facts, time.perf_counter() - started)
 
-    def subjects(self, question: str, hits: list[SearchHit]) -> list[Location]:
+    def subjects(self, question: str, hits: Sequence[SearchHit | Source]) -> list[Location]:
         """The definitions the question is about: names it writes like code, then plain words that are exactly
         a definition's name, then the best hits' own definitions; at most MAX_SYMBOLS."""
         code, words = query_identifiers(question)
@@ -198,8 +200,9 @@ class FactsBuilder:
         for hit in hits:
             if hit.kind not in CODE_KINDS or not self.graph.allowed(hit.repo):
                 continue
+            # A chunk starts at its leading comments, the definition at its keyword: overlapping lines match.
             same = [d for d in self.graph.file_definitions(hit.repo, hit.path)
-                    if d.qualified_name == hit.symbol and d.start_line <= hit.start_line <= d.end_line]
+                    if d.qualified_name == hit.symbol and d.start_line <= hit.end_line and hit.start_line <= d.end_line]
             add(same[:1], 1)
         return chosen
 

@@ -27,6 +27,7 @@ class Source:
     text: str
     score: float = 0.0
     with_repo: bool = False  # name the repository in the prompt (when more than one is indexed)
+    called_by: str = ""  # for a "how" question: the source's caller in the flow (app/answer/flow.py)
 
     @property
     def location(self) -> str:
@@ -45,7 +46,9 @@ class Source:
     def block(self) -> str:
         where = f"{self.repo}:{self.path}" if self.with_repo else self.path
         what = f"{self.kind} {self.short_name} in " if self.short_name else ""
-        return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}\n"
+        caller = self.called_by.split(".")[-2:] if self.called_by else []
+        step = f", called by {'.'.join(caller)}" if caller else ""
+        return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}{step}\n"
                 f"```{self.language}\n{self.text.rstrip()}\n```")
 
     def citation_json(self) -> dict:

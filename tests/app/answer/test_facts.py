@@ -3,47 +3,11 @@ the real chunker, embedder and qdrant-edge. No model is needed: the card is read
 
 from __future__ import annotations
 
-import pytest
-
 from app.answer.callgraph import CallGraph
 from app.answer.facts import FactsBuilder, is_test_path
 from app.service import Service
-from app.settings import load_settings
-from indexer.pipeline.run import Indexer
-from indexer.reader import IndexReader
-from indexer.settings import RepoConfig
-from tests.conftest import EXAMPLE_SHOP, git, make_repo
-
-BILLING = {
-    "billing/pay.py": '''"""A second repository with a `pay` of its own."""
-
-
-def charge(amount):
-    """Send the amount to the bank."""
-    return amount
-
-
-def pay(amount):
-    """Pay an invoice."""
-    return charge(amount)
-''',
-}
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory, embedder):
-    home = tmp_path_factory.mktemp("facts-home")
-    billing = make_repo(tmp_path_factory.mktemp("billing") / "billing", BILLING)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        mp.chdir(home)
-        settings = load_settings()
-    Indexer(settings, embedder=embedder).run([RepoConfig(name="shop", path=str(EXAMPLE_SHOP)),
-                                             RepoConfig(name="billing", path=str(billing))])
-    reader = IndexReader(settings)
-    yield settings, reader, billing
-    reader.close()
+from tests.app.answer.conftest import BILLING
+from tests.conftest import EXAMPLE_SHOP, git
 
 
 def _line(path: str, line: int) -> str:
