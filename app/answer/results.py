@@ -61,7 +61,7 @@ class Flag:
     """Something the answer names that the index does not hold."""
 
     text: str
-    kind: str  # "path" or "symbol" (not in the index), "citation" (names no source, or dropped)
+    kind: str  # "path" or "symbol" (not in the index), "relation" (false by the index), "citation" (dropped)
     reason: str
 
 

@@ -123,7 +123,7 @@ def test_nothing_relevant_is_said_without_calling_the_model(tmp_path, embedder, 
 
 def test_index_retriever_is_a_llama_index_retriever_with_whole_symbols(shop, embedder):
     settings, reader = shop
-    retriever = IndexRetriever(Answerer(reader, embedder, shared_chat_model(), settings).search, k=4)
+    retriever = IndexRetriever(Answerer(reader, embedder, shared_chat_model(), settings).retriever, k=4)
     assert isinstance(retriever, BaseRetriever)
     nodes = retriever.retrieve("where are orders paid?")
     top = nodes[0].node
@@ -186,6 +186,7 @@ def test_validator_flags_invented_names_and_maps_citations(shop, embedder):
     assert all(c.path != "api/made_up.py" for c in answer.citations)
     assert_real_locations(answer, reader)
     payload = answer.to_json()
-    assert set(payload) == {"question", "answer", "citations"}
+    assert set(payload) == {"question", "answer", "citations", "facts"}
+    assert payload["facts"] == []  # no card was built for a bare check_answer
     assert payload["citations"][0] == {"repo": "shop", "path": "api/orders.py", "start_line": pay.start_line,
                                        "end_line": pay.end_line, "symbol": "api.orders.OrderService.pay"}
