@@ -143,6 +143,7 @@ class Service:
         self._index: _Index | None = None
         self._no_index = NO_INDEX_MESSAGE  # why there is none, as the reader said it
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._first_day: dict[tuple[str, str], list[str]] = {}  # (generation, repo) -> its first-day questions
 
     # -- parts, opened on first use ----------------------------------------------------------------------------
     @property
@@ -332,6 +333,31 @@ class Service:
             if index is None:
                 return None
             return build_tour(self.settings, index.reader, repo)
+
+    def first_day_questions(self, repos: list[str] | None = None, *, limit: int = 4,
+                            max_repos: int = 3) -> list[str]:
+        """Questions for the chat page made from the tours of `repos` (None = all; [] = none): their entry
+        points, central symbols and build commands (app/tour/questions.py). Each repository's list is kept per
+        index generation, so a page load after the first costs nothing."""
+        from app.tour.questions import interleave, questions_for
+        from app.tour.tour import build_tour
+
+        with self._using() as index:
+            if index is None or (repos is not None and not repos):
+                return []
+            assert index.reader.generation is not None
+            generation = index.reader.generation.name
+            names = [r.name for r in index.reader.manifest.repos() if repos is None or r.name in repos][:max_repos]
+            lists = []
+            for name in names:
+                key = (generation, name)
+                if key not in self._first_day:
+                    try:
+                        self._first_day[key] = questions_for(build_tour(self.settings, index.reader, name))
+                    except KeyError:
+                        self._first_day[key] = []
+                lists.append(self._first_day[key])
+        return interleave(lists, limit)
 
     def refresh_summaries(self, repos: list[str] | None = None, *,
                           progress: Callable[[str], None] | None = None) -> Any:

@@ -35,12 +35,6 @@ from indexer.settings import ConfigError
 AccessFn = Callable[[str | None], list[str] | None]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 FEEDBACK_VOTES = {"Like": "up", "Dislike": "down"}
-DEFAULT_EXAMPLES = [
-    "What does this repository do, and where should I start reading?",
-    "How does a request reach the database?",
-    "Where is error handling for failed payments?",
-    "Which function sends emails, and who calls it?",
-]
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="friendly")
 # Pygments lexer names for our language ids where they differ.
 _LEXERS = {"tsx": "tsx", "csharp": "csharp", "markdown": "markdown", "rst": "rst", "text": "text",
@@ -132,7 +126,9 @@ def render_people(people: list[dict]) -> str:
     lines = []
     for p in people:
         who = f"{p['name']} <{p['email']}>" if p.get("email") else p["name"]
-        if p.get("commits"):
+        if p.get("commits") and p.get("basis") == "all-time":
+            what = f"{p['commits']} commits, last {p['last_change']} (no one has changed these files since)"
+        elif p.get("commits"):
             what = f"{p['commits']} commits, last {p['last_change']}"
         else:
             what = "CODEOWNERS " + "; ".join(p.get("codeowner_rules") or [])
@@ -324,7 +320,8 @@ def serving_access(settings: Settings, host: str) -> AccessFn:
 
 def build_ui(service: Service, *, access: AccessFn | None = None,
              examples: list[str] | None = None) -> gr.Blocks:
-    """The chat page. `access(user)` gives the repositories a user may read (None: all)."""
+    """The chat page. `access(user)` gives the repositories a user may read (None: all); `examples` fixes the
+    first-day questions (default: made from the tours of each user's repositories)."""
     settings = service.settings
     allowed_for: AccessFn = access or (lambda _user: None)
 
@@ -337,12 +334,17 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
     def commits() -> dict[str, str | None]:
         return service.commits()
 
-    def on_load(request: gr.Request) -> tuple[Any, Any, str, Any]:
-        # Everything on the page is computed within the user's repositories: names, languages, counts.
-        status = service.status(allowed_for(user_of(request)))
+    def on_load(request: gr.Request) -> tuple[Any, Any, str, Any, Any]:
+        # Everything on the page is computed within the user's repositories: names, languages, counts, and the
+        # first-day questions (from the tours of those repositories only).
+        allowed = allowed_for(user_of(request))
+        status = service.status(allowed)
         repos = [r.name for r in status.repos]
+        questions = examples if examples is not None else service.first_day_questions(
+            repos if allowed is not None else None)
         return (gr.update(choices=repos, value=[]), gr.update(choices=status.languages, value=[]),
-                render_status(status), gr.update(choices=repos, value=repos[0] if repos else None))
+                render_status(status), gr.update(choices=repos, value=repos[0] if repos else None),
+                gr.Dataset(samples=[[q] for q in questions]))
 
     def respond(message: str, history: list[dict], repos: list[str] | None, languages: list[str] | None,
                 request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
@@ -412,8 +414,9 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
                         question = gr.Textbox(placeholder="e.g. where are orders paid?", show_label=False,
                                               scale=8, elem_id="question", max_lines=6)
                         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                    gr.Examples(examples=[[q] for q in (examples or DEFAULT_EXAMPLES)], inputs=[question],
-                                label="First-day questions")
+                    # Made per user from the tours of the repositories they may read (app/tour/questions.py).
+                    first_day = gr.Dataset(components=[question], samples=[[q] for q in examples or []],
+                                           label="First-day questions", elem_id="first-day", samples_per_page=6)
                     flags = gr.Markdown(elem_id="flags", elem_classes=["dayone-flags"])
                     people = gr.Markdown(elem_id="people", elem_classes=["dayone-flags"])
                     new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
@@ -447,8 +450,10 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
                 status_md = gr.Markdown(elem_id="index-status")
                 reload_status = gr.Button("Refresh", size="sm")
 
-        demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo])
-        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo], api_name=False)
+        demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo, first_day])
+        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo, first_day],
+                            api_name=False)
+        first_day.click(lambda sample: (sample or [""])[0], [first_day], [question], api_name=False)
         show_tour.click(do_tour, [tour_repo], [tour_html], api_name="tour")
         inputs = [question, chatbot, repo_filter, lang_filter]
         outputs = [chatbot, question, sources, flags, facts]

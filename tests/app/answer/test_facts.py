@@ -6,7 +6,7 @@ from __future__ import annotations
 from app.answer.callgraph import CallGraph
 from app.answer.facts import FactsBuilder, is_test_path
 from app.service import Service
-from tests.app.answer.conftest import BILLING
+from tests.app.conftest import BILLING
 from tests.conftest import EXAMPLE_SHOP, git
 
 
@@ -14,8 +14,8 @@ def _line(path: str, line: int) -> str:
     return (EXAMPLE_SHOP / path).read_text().splitlines()[line - 1]
 
 
-def test_card_for_a_named_method_holds_its_definition_callees_callers_and_real_locations(index):
-    settings, reader, _billing = index
+def test_card_for_a_named_method_holds_its_definition_callees_callers_and_real_locations(shop_and_billing):
+    settings, reader, _billing = shop_and_billing
     card = FactsBuilder(settings, reader, ["shop"]).card("what does OrderService.pay do?")
     pay = card.symbols[0]
     assert pay.symbol == "api.orders.OrderService.pay" and pay.kind == "method"
@@ -36,8 +36,8 @@ def test_card_for_a_named_method_holds_its_definition_callees_callers_and_real_l
     assert all(r["location"].startswith("shop:") for r in data["calls"] + data["called_by"])
 
 
-def test_card_lists_the_tests_that_use_a_symbol_and_never_resolves_calls_across_languages(index):
-    settings, reader, _billing = index
+def test_card_lists_the_tests_that_use_a_symbol_and_never_resolves_calls_across_languages(shop_and_billing):
+    settings, reader, _billing = shop_and_billing
     card = FactsBuilder(settings, reader, None).card("which method reserves stock? reserve_stock")
     reserve = next(s for s in card.symbols if s.symbol.endswith("InventoryService.reserve_stock"))
     tests = {r.name for r in reserve.tests}
@@ -47,8 +47,8 @@ def test_card_lists_the_tests_that_use_a_symbol_and_never_resolves_calls_across_
     assert "api.orders.OrderService.create_order" in {r.name for r in reserve.called_by}
 
 
-def test_card_stays_within_the_callers_repositories(index):
-    settings, reader, _billing = index
+def test_card_stays_within_the_callers_repositories(shop_and_billing):
+    settings, reader, _billing = shop_and_billing
     only_billing = FactsBuilder(settings, reader, ["billing"]).card("how does pay work? OrderService.pay")
     assert only_billing.symbols and all(s.repo == "billing" for s in only_billing.symbols)
     assert all(not r.location.startswith("shop:") for s in only_billing.symbols for r in s.calls + s.called_by)
@@ -59,8 +59,8 @@ def test_card_stays_within_the_callers_repositories(index):
     assert FactsBuilder(settings, reader, []).card("OrderService.pay").symbols == []
 
 
-def test_card_has_the_last_commits_of_the_file_from_git(index):
-    settings, reader, billing = index
+def test_card_has_the_last_commits_of_the_file_from_git(shop_and_billing):
+    settings, reader, billing = shop_and_billing
     (billing / "billing" / "pay.py").write_text(BILLING["billing/pay.py"] + "\n# refunds next\n")
     git(billing, "commit", "-qam", "Note what comes next")
     card = FactsBuilder(settings, reader, ["billing"]).card("billing.pay.charge")
@@ -71,8 +71,8 @@ def test_card_has_the_last_commits_of_the_file_from_git(index):
     assert commits[0].location.startswith("billing:billing/pay.py@")
 
 
-def test_call_graph_resolves_callers_to_their_enclosing_definition(index):
-    _settings, reader, _billing = index
+def test_call_graph_resolves_callers_to_their_enclosing_definition(shop_and_billing):
+    _settings, reader, _billing = shop_and_billing
     graph = CallGraph(reader, ["shop"])
     [pay] = graph.find("OrderService.pay")
     callees = {e.callee.qualified_name for e in graph.callees(pay)}
@@ -82,8 +82,8 @@ def test_call_graph_resolves_callers_to_their_enclosing_definition(index):
     assert sites >= 1 and [e.caller.qualified_name for e in callers] == ["api.orders.OrderService.pay"]
 
 
-def test_service_facts_searches_first_when_given_no_hits(index, embedder):
-    settings, _reader, _billing = index
+def test_service_facts_searches_first_when_given_no_hits(shop_and_billing, embedder):
+    settings, _reader, _billing = shop_and_billing
     service = Service(settings, embedder=embedder)
     try:
         card = service.facts("where are orders paid?", repos=["shop"])

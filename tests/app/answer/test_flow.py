@@ -1,5 +1,5 @@
 """"How" questions follow the code: callees found through the symbol table join the sources, ordered along the
-flow, and the prompt asks for the steps in order. The real shop index (tests/app/answer/conftest.py); the prompt
+flow, and the prompt asks for the steps in order. The real shop index (tests/app/conftest.py); the prompt
 test uses the real model's tokenizer, no generation."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def _symbols(retriever: IndexRetriever, question: str) -> list[tuple[str, str]]:
     return [(n.node.metadata["symbol"], n.node.metadata["called_by"]) for n in retriever.retrieve(question)]
 
 
-def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_caller(index, embedder):
-    settings, reader, _billing = index
+def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_caller(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
     search = Retriever(reader, embedder, settings.search)
     question = "how are orders paid?"
     plain = _symbols(IndexRetriever(search, k=4, repos=["shop"], follow_calls=False), question)
@@ -54,16 +54,16 @@ def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_c
         "how does pay work?"))
 
 
-def test_a_where_question_keeps_plain_retrieval(index, embedder):
-    settings, reader, _billing = index
+def test_a_where_question_keeps_plain_retrieval(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
     search = Retriever(reader, embedder, settings.search)
     question = "where are orders paid?"
     assert _symbols(IndexRetriever(search, k=4, follow_calls=False), question) == _symbols(
         IndexRetriever(search, k=4), question)
 
 
-def test_the_prompt_of_a_how_question_asks_for_the_steps_in_order_and_names_each_caller(index, embedder):
-    settings, reader, _billing = index
+def test_the_prompt_of_a_how_question_asks_for_the_steps_in_order_and_names_each_caller(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
     conversation = Answerer(reader, embedder, shared_chat_model(), settings).conversation(repos=["shop"])
     nodes = conversation.retriever.retrieve("how are orders paid?")
     messages, sources, _reuse = conversation._build_prompt("how are orders paid?", nodes, how=True)

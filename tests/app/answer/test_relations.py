@@ -31,22 +31,22 @@ FALSE = [
 
 
 @pytest.mark.parametrize("text", TRUE)
-def test_true_relations_pass(index, text):
-    _settings, reader, _billing = index
+def test_true_relations_pass(shop_and_billing, text):
+    _settings, reader, _billing = shop_and_billing
     [claim] = find_claims(text)
     assert RelationChecker(reader, ["shop"]).check(claim) == (True, "")
 
 
 @pytest.mark.parametrize(("text", "why"), FALSE)
-def test_false_relations_are_caught_with_what_the_index_shows(index, text, why):
-    _settings, reader, _billing = index
+def test_false_relations_are_caught_with_what_the_index_shows(shop_and_billing, text, why):
+    _settings, reader, _billing = shop_and_billing
     [claim] = find_claims(text)
     verdict, reason = RelationChecker(reader, ["shop"]).check(claim)
     assert verdict is False and why in reason
 
 
-def test_prose_and_unknown_subjects_are_not_judged(index):
-    _settings, reader, _billing = index
+def test_prose_and_unknown_subjects_are_not_judged(shop_and_billing):
+    _settings, reader, _billing = shop_and_billing
     assert find_claims("Then the order calls the gateway, which is nice.") == []
     [claim] = find_claims("`InvoiceService.bill` calls `charge`.")  # no such class: the name check's business
     assert RelationChecker(reader, ["shop"]).check(claim) == (None, "")
@@ -61,8 +61,8 @@ def _source(number: int, path: str, symbol: str, kind: str, start: int, end: int
                   language="python", text="\n".join(lines))
 
 
-def test_a_false_relation_is_marked_and_its_sentence_cites_nothing(index):
-    _settings, reader, _billing = index
+def test_a_false_relation_is_marked_and_its_sentence_cites_nothing(shop_and_billing):
+    _settings, reader, _billing = shop_and_billing
     shown = [_source(1, "api/orders.py", "api.orders.OrderService.pay", "method", 64, 92),
              _source(2, "api/inventory.py", "api.inventory.InventoryService.reserve_stock", "method", 42, 56)]
     raw = ("`OrderService.pay` calls `InventoryService.reserve_stock` to hold the items [2]. "

@@ -28,7 +28,7 @@ def pay(amount):
 
 
 @pytest.fixture(scope="session")
-def index(tmp_path_factory, embedder):
+def shop_and_billing(tmp_path_factory, embedder):
     home = tmp_path_factory.mktemp("answer-index-home")
     billing = make_repo(tmp_path_factory.mktemp("billing") / "billing", BILLING)
     with pytest.MonkeyPatch.context() as mp:
