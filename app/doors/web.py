@@ -334,17 +334,20 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
     def commits() -> dict[str, str | None]:
         return service.commits()
 
-    def on_load(request: gr.Request) -> tuple[Any, Any, str, Any, Any]:
-        # Everything on the page is computed within the user's repositories: names, languages, counts, and the
-        # first-day questions (from the tours of those repositories only).
-        allowed = allowed_for(user_of(request))
-        status = service.status(allowed)
+    def on_load(request: gr.Request) -> tuple[Any, Any, str, Any]:
+        # Everything on the page is computed within the user's repositories: names, languages, counts.
+        status = service.status(allowed_for(user_of(request)))
         repos = [r.name for r in status.repos]
-        questions = examples if examples is not None else service.first_day_questions(
-            repos if allowed is not None else None)
         return (gr.update(choices=repos, value=[]), gr.update(choices=status.languages, value=[]),
-                render_status(status), gr.update(choices=repos, value=repos[0] if repos else None),
-                gr.Dataset(samples=[[q] for q in questions]))
+                render_status(status), gr.update(choices=repos, value=repos[0] if repos else None))
+
+    def load_questions(request: gr.Request) -> Any:
+        # From the tours of the user's repositories only; its own event, so the rest of the page never waits for
+        # the first tour (seconds on a big repository; cached per index generation afterwards).
+        allowed = allowed_for(user_of(request))
+        questions = examples if examples is not None else service.first_day_questions(
+            [r.name for r in service.status(allowed).repos] if allowed is not None else None)
+        return gr.Dataset(samples=[[q] for q in questions])
 
     def respond(message: str, history: list[dict], repos: list[str] | None, languages: list[str] | None,
                 request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
@@ -450,9 +453,9 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
                 status_md = gr.Markdown(elem_id="index-status")
                 reload_status = gr.Button("Refresh", size="sm")
 
-        demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo, first_day])
-        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo, first_day],
-                            api_name=False)
+        demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo])
+        demo.load(load_questions, None, [first_day], api_name=False, concurrency_limit=4)
+        reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo], api_name=False)
         first_day.click(lambda sample: (sample or [""])[0], [first_day], [question], api_name=False)
         show_tour.click(do_tour, [tour_repo], [tour_html], api_name="tour")
         inputs = [question, chatbot, repo_filter, lang_filter]
