@@ -33,7 +33,8 @@ def test_the_shipped_questions_are_balanced_and_hold_a_held_out_third():
     assert kinds["where"] == kinds["how"] == kinds["what_for"]
     held = [q for q in questions if q.split == "heldout"]
     assert len(held) * 3 == len(questions)
-    assert {q.kind for q in held} == {"where", "how", "what_for"}  # the held-out third has every kind    assert all(q.flow for q in questions if q.kind == "how")
+    assert {q.kind for q in held} == {"where", "how", "what_for"}  # the held-out third has every kind
+    assert all(q.flow for q in questions if q.kind == "how")
     assert load_answer_questions(split="heldout") == held
 
 
