@@ -176,37 +176,31 @@ def people_to_ask(root: Path, paths: list[str], *, months: int = 12, limit: int 
     history = file_history(root, months, now=now)
     people: dict[str, Person] = {}
     wanted = list(dict.fromkeys(paths))
-    for path in wanted:
-        for change in history.get(path, []):
+
+    def credit(crowd: dict[str, Person], path: str, changes: list[_Change], basis: str) -> None:
+        for change in changes:
             key = change.email or change.author
-            person = people.setdefault(key, Person(change.author, change.email))
-            age_days = max(0.0, (now - change.when) / 86400)
-            person.score += math.log1p(change.lines) * 0.5 ** (age_days / half_life)
-            person.commits += 1
-            person.lines += change.lines
-            person.last_change = max(person.last_change, change.when)
+            person = people.get(key) or crowd.setdefault(key, Person(change.author, change.email, basis=basis))
+            if person.basis == basis:  # a recent author's older commits do not add to their recent score
+                age_days = max(0.0, (now - change.when) / 86400)
+                person.score += math.log1p(change.lines) * 0.5 ** (age_days / half_life)
+                person.commits += 1
+                person.lines += change.lines
+                person.last_change = max(person.last_change, change.when)
             if path not in person.files:
                 person.files.append(path)
+
+    for path in wanted:
+        credit(people, path, history.get(path, []), "recent")
     ranked = sorted(people.values(), key=lambda p: (-p.score, p.name))
-    # Files nobody changed within the window: their all-time authors, ranked the same way, listed after the
-    # recent ones and marked as such (a quiet file still has someone who knows it).
+    # Files nobody changed within the window: their all-time authors, listed after the recent ones, newest
+    # first, and marked as such (a quiet file still has someone who knows it).
     quiet = [p for p in wanted if not history.get(p)]
     if quiet:
         veterans: dict[str, Person] = {}
         older = file_history(root, None, now=now, paths=quiet)
         for path in quiet:
-            for change in older.get(path, []):
-                key = change.email or change.author
-                person = people.get(key) or veterans.setdefault(key, Person(change.author, change.email,
-                                                                             basis="all-time"))
-                if person.basis == "all-time":
-                    age_days = max(0.0, (now - change.when) / 86400)
-                    person.score += math.log1p(change.lines) * 0.5 ** (age_days / half_life)
-                    person.commits += 1
-                    person.lines += change.lines
-                    person.last_change = max(person.last_change, change.when)
-                if path not in person.files:
-                    person.files.append(path)
+            credit(veterans, path, older.get(path, []), "all-time")
         ranked += sorted(veterans.values(), key=lambda p: (-p.last_change, p.name))
     rules = read_codeowners(root)
     owners: dict[str, Person] = {}
