@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from app import access
 from app.access import allowed_repos, visible
 from app.answer.chat_model import ChatModel, OpenAICompatibleModel, load_chat_model
+from app.answer.facts import FactsBuilder, FactsCard
 from app.answer.prompts import NO_CONTEXT_ANSWER
 from app.answer.results import Answer, AnswerStream, Source
 from app.feedback import FeedbackStore
@@ -55,6 +56,7 @@ class ChatEvent:
     done: bool = False
     answer: Answer | None = None
     notice: str = ""  # a message for the user instead of an answer (no index yet, nothing you may read)
+    facts: FactsCard | None = None  # the card from the index: sent once, before the model's first token
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Service:
         self._index: _Index | None = None
         self._no_index = NO_INDEX_MESSAGE  # why there is none, as the reader said it
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._first_day: dict[tuple[str, str], list[str]] = {}  # (generation, repo) -> its first-day questions
 
     # -- parts, opened on first use ----------------------------------------------------------------------------
     @property
@@ -298,6 +301,19 @@ class Service:
             "references_total": len(refs),
         }
 
+    def facts(self, question: str, *, repos: list[str] | None = None, hits: list[Any] | None = None) -> FactsCard:
+        """The facts card for a question (app/answer/facts.py): definitions, callers, callees, tests and recent
+        commits read from the index within `repos`, never generated. Without `hits` the search runs first."""
+        question = " ".join(question.split())[:MAX_QUESTION_CHARS]
+        if repos is not None and not repos:
+            return FactsCard([])
+        if hits is None:
+            hits = self.search(question, repos=repos, k=self.settings.llm.max_sources)
+        with self._using() as index:
+            if index is None:
+                return FactsCard([])
+            return FactsBuilder(self.settings, index.reader, repos).card(question, hits)
+
     # -- onboarding ------------------------------------------------------------------------------------------
     def people(self, answer: Answer, limit: int = 4) -> list[dict]:
         """People to ask about the files an answer cites: recent authors from git history, and CODEOWNERS."""
@@ -327,6 +343,31 @@ class Service:
                 return None
             return build_tour(self.settings, index.reader, repo)
 
+    def first_day_questions(self, repos: list[str] | None = None, *, limit: int = 4,
+                            max_repos: int = 3) -> list[str]:
+        """Questions for the chat page made from the tours of `repos` (None = all; [] = none): their entry
+        points, central symbols and build commands (app/tour/questions.py). Each repository's list is kept per
+        index generation, so a page load after the first costs nothing."""
+        from app.tour.questions import interleave, questions_for
+        from app.tour.tour import build_tour
+
+        with self._using() as index:
+            if index is None or (repos is not None and not repos):
+                return []
+            assert index.reader.generation is not None
+            generation = index.reader.generation.name
+            names = [r.name for r in index.reader.manifest.repos() if repos is None or r.name in repos][:max_repos]
+            lists = []
+            for name in names:
+                key = (generation, name)
+                if key not in self._first_day:
+                    try:
+                        self._first_day[key] = questions_for(build_tour(self.settings, index.reader, name))
+                    except KeyError:
+                        self._first_day[key] = []
+                lists.append(self._first_day[key])
+        return interleave(lists, limit)
+
     def refresh_summaries(self, repos: list[str] | None = None, *,
                           progress: Callable[[str], None] | None = None) -> Any:
         """Write the model summaries the tour lacks for `repos` (default: all indexed); see app/tour/summaries.py."""
@@ -347,17 +388,22 @@ class Service:
 
     # -- answers -----------------------------------------------------------------------------------------------
     def answer(self, question: str, *, repos: list[str] | None = None,
-               languages: list[str] | None = None) -> Iterator[str | Answer]:
-        """One standalone question: the answer's text in pieces as the model writes them, then the checked
-        `Answer` as the last item (the CLI's `ask` and the MCP tool; the web UI keeps conversations, `ask`)."""
+               languages: list[str] | None = None) -> Iterator[FactsCard | str | Answer]:
+        """One standalone question: the facts card first (from the index, before the model runs), then the
+        answer's text in pieces as the model writes them, then the checked `Answer` as the last item (the
+        CLI's `ask` and the MCP tool; the web UI keeps conversations, `ask`)."""
         with self._using() as index:
             if index is None:
                 raise NoIndex(NO_INDEX_MESSAGE)
             answerer = self._answerer(index)
             with self._answers_one_at_a_time():
                 stream: AnswerStream = answerer.ask(question, repos=repos, languages=languages)
+                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                yield card
                 yield from stream
-                yield stream.answer
+                answer = stream.answer
+                answer.facts = card
+                yield answer
 
     # -- answers -----------------------------------------------------------------------------------------------
     def ask(self, session_id: str, question: str, *, repos: list[str] | None = None,
@@ -385,11 +431,14 @@ class Service:
         try:
             with self._answers_one_at_a_time():
                 stream = session.conversation.ask(question)
+                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                yield ChatEvent("", facts=card)
                 text = ""
                 for piece in stream:
                     text += piece
                     yield ChatEvent(text)
                 answer = stream.answer
+                answer.facts = card
             session.answers.append(answer)
             yield ChatEvent(answer.text, done=True, answer=answer)
         finally:

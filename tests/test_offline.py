@@ -69,7 +69,7 @@ def test_index_ask_and_serve_make_no_outbound_connection(tmp_path):
             from gradio_client import Client
 
             client = Client(url, verbose=False)
-            history, _question, sources, _flags = client.predict("where are orders paid?", [], [], [],
+            history, _question, sources, _flags, _facts = client.predict("where are orders paid?", [], [], [],
                                                                   api_name="/chat")
             assert "api/orders.py" in sources
         finally:

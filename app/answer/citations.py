@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from app.answer.prompts import NOT_INDEXED
+from app.answer.relations import false_claims
 from app.answer.results import Answer, Flag, Source
 from indexer.reader import IndexReader
 
@@ -47,7 +48,8 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     one that names a source's symbol or file cites that source: small models often name the function and
     file but forget the number. The final text numbers citations by first use ([k] is `citations[k-1]`).
     A number that names no source becomes "[?]"; a path or code name the index does not hold is marked
-    "(not in the index)"; both are listed in `flagged`.
+    "(not in the index)", and so is a relation between real names that the symbol table shows to be false
+    (app/answer/relations.py), whose sentence then cites nothing; all are listed in `flagged`.
     """
     by_number = {s.number: s for s in shown}
     by_location = {(s.path, s.start_line): s for s in shown}
@@ -75,11 +77,26 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
             marks.append((end, end, NOT_INDEXED))
         else:
             mentioned.append((start, text, kind, _referred(text, kind, shown)))
+    # A relation the index shows to be false ("`A` calls `B`" with no such call) is marked like an invented name,
+    # and its sentence cites nothing: a citation would lend it the authority of the cited lines.
+    false_spans: list[tuple[int, int]] = []
+    for claim, reason in false_claims(raw, reader, repos, occupied):
+        false_spans.append((claim.start, claim.end))
+        flags.append(Flag(claim.text, "relation", reason))
+        if not any(m[0] == claim.end for m in marks):
+            marks.append((claim.end, claim.end, NOT_INDEXED))
     # A sentence's citations must agree with what it names: the sources of the functions and files it names
     # come first, a number whose source holds none of those names is dropped (small models copy numbers from
     # the example or cite a neighbour), and a sentence that names a source but cites nothing cites it.
     fences = [(m.start(), m.end()) for m in _FENCE.finditer(raw)]
     for start, end in _sentences(raw, fences):
+        if any(start <= c_start < end for c_start, _c_end in false_spans):
+            for i in [i for i, c in enumerate(cites) if start <= c[0] < end]:
+                c_start, c_end, numbers, inserted = cites[i]
+                flags += [Flag(f"[{n}]", "citation", "dropped: its sentence states a relation the index does not "
+                               "show") for n in numbers if n in by_number]
+                cites[i] = (c_start, c_end, [], inserted)
+            continue
         here = [(text, kind, found) for pos, text, kind, found in mentioned if start <= pos < end]
         names = [text for text, _kind, _found in here]
         refs: list[int] = []

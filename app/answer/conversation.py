@@ -36,10 +36,12 @@ from llama_index.core.schema import NodeWithScore
 
 from app.answer.chat_model import ChatModel, Message
 from app.answer.citations import check_answer, strip_citations
+from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
 from app.answer.prompts import (
     ANSWER_RULES,
     EXAMPLE_TURN,
+    HOW_RULES,
     MIN_SOURCE_TOKENS,
     MIN_TERM_COVERAGE,
     NO_CONTEXT_ANSWER,
@@ -146,7 +148,7 @@ class Conversation:
         if not self._relevant(nodes):
             return self._no_context(question, standalone, timings)
 
-        messages, sources, reuse = self._build_prompt(question, nodes)
+        messages, sources, reuse = self._build_prompt(question, nodes, how=is_how_question(standalone))
         max_tokens = self.llm_settings.max_answer_tokens
         t_gen = time.perf_counter()
         pieces = self.model.stream(messages, max_tokens, self.llm_settings.temperature, reuse_prefix=reuse)
@@ -184,13 +186,14 @@ class Conversation:
         self._continuing = False
         return AnswerStream(iter([NO_CONTEXT_ANSWER]), lambda _raw: answer, [])
 
-    def _build_prompt(self, question: str, nodes: list[NodeWithScore]) -> tuple[list[Message], list[Source], bool]:
+    def _build_prompt(self, question: str, nodes: list[NodeWithScore], *,
+                      how: bool = False) -> tuple[list[Message], list[Source], bool]:
         """Messages for this turn within the token budget, the sources they carry, and whether the prompt
         extends the previous one (so the model may reuse its evaluated prefix)."""
         model = self.model
         budget = model.context_size - self.llm_settings.max_answer_tokens - SAFETY_MARGIN
         head: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *EXAMPLE_TURN]
-        tail = _question_block(question)
+        tail = _question_block(question, how)
         if self.turns and self._continuing:
             history: list[Message] = []
             for turn in self.turns:
@@ -225,8 +228,8 @@ def _key(node: NodeWithScore) -> tuple:
     return (m["repo"], m["path"], m["start_line"], m["end_line"])
 
 
-def _question_block(question: str) -> str:
-    return f"Question: {question}\n{ANSWER_RULES}"
+def _question_block(question: str, how: bool = False) -> str:
+    return f"Question: {question}\n{HOW_RULES if how else ANSWER_RULES}"
 
 
 def _blocks(sources: list[Source]) -> str:
@@ -243,7 +246,7 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
         src = Source(number=first_number + len(sources), repo=m["repo"], path=m["path"],
                      start_line=int(m["start_line"]), end_line=int(m["end_line"]), symbol=m.get("symbol", ""),
                      kind=m.get("kind", ""), language=m.get("language", ""), text=node.node.get_content(),
-                     score=float(node.score or 0.0), with_repo=with_repo)
+                     score=float(node.score or 0.0), with_repo=with_repo, called_by=m.get("called_by", ""))
         cost = model.count_tokens(src.block()) + 2
         if used + cost <= budget:
             sources.append(src)

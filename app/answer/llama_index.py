@@ -42,14 +42,17 @@ class IndexRetriever(BaseRetriever):
     """
 
     def __init__(self, retriever: Retriever, *, k: int = 6, repos: list[str] | None = None,
-                 languages: list[str] | None = None):
+                 languages: list[str] | None = None, follow_calls: bool = True):
         super().__init__()
         self._retriever = retriever
         self._k = k
         self._repos = list(repos) if repos is not None else None  # [] (no access) must not widen to all
         self._languages = languages or None
+        self._follow = follow_calls  # "how" questions: add the callees that hold the flow (app/answer/flow.py)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        from app.answer.flow import follow_flow, is_how_question
+
         query = query_bundle.query_str
         hits = self._retriever.search(query, k=self._k, repos=self._repos, languages=self._languages)
         similarity = self._best_similarity(query)
@@ -57,10 +60,17 @@ class IndexRetriever(BaseRetriever):
         texts = [self._full_text(hit) for hit in hits]
         coverage = term_coverage(query, "\n".join(f"{h.path} {h.symbol}\n{t}" for h, t in zip(hits, texts,
                                                                                              strict=True)))
+        callers = [""] * len(hits)
+        if self._follow and hits and is_how_question(query):
+            steps = follow_flow(self._retriever, query, hits, repos=self._repos, languages=self._languages,
+                                texts=texts)
+            known = {id(h): t for h, t in zip(hits, texts, strict=True)}
+            hits, callers = [s.hit for s in steps], [s.caller for s in steps]
+            texts = [known[id(h)] if id(h) in known else self._full_text(h) for h in hits]
         nodes = []
-        for hit, text in zip(hits, texts, strict=True):
+        for hit, text, caller in zip(hits, texts, callers, strict=True):
             meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
-                    "symbol": hit.symbol, "kind": hit.kind, "language": hit.language,
+                    "symbol": hit.symbol, "kind": hit.kind, "language": hit.language, "called_by": caller,
                     "query_similarity": similarity, "term_coverage": coverage, "names_defined": defined}
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=text, metadata=meta)
             nodes.append(NodeWithScore(node=node, score=hit.score))

@@ -16,6 +16,13 @@ ANSWER_RULES = (
     "Answer in one to three sentences. Name the function or method and the file it is in, and cite each source "
     "you use by its number in square brackets, like [1]. If the sources do not answer the question, say so."
 )
+# A "how" question's sources are ordered along the flow (caller before callee, app/answer/flow.py); one sentence
+# per step keeps a small model from collapsing the flow into "by matching against each route in order".
+HOW_RULES = (
+    "This question asks how something works. The sources are in the order the code runs: explain the steps in "
+    "that order, one short sentence per step, naming the function or method that does each step and citing its "
+    "source by its number, like [2]. If the sources do not answer the question, say so."
+)
 EXAMPLE_TURN: list[dict[str, str]] = [
     {"role": "user", "content": (
         "Sources:\n\nSource [1]: function load_config in app/config.py, lines 3-9\n```python\n"

@@ -27,6 +27,7 @@ class Source:
     text: str
     score: float = 0.0
     with_repo: bool = False  # name the repository in the prompt (when more than one is indexed)
+    called_by: str = ""  # for a "how" question: the source's caller in the flow (app/answer/flow.py)
 
     @property
     def location(self) -> str:
@@ -45,7 +46,9 @@ class Source:
     def block(self) -> str:
         where = f"{self.repo}:{self.path}" if self.with_repo else self.path
         what = f"{self.kind} {self.short_name} in " if self.short_name else ""
-        return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}\n"
+        caller = self.called_by.split(".")[-2:] if self.called_by else []
+        step = f", called by {'.'.join(caller)}" if caller else ""
+        return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}{step}\n"
                 f"```{self.language}\n{self.text.rstrip()}\n```")
 
     def citation_json(self) -> dict:
@@ -58,7 +61,7 @@ class Flag:
     """Something the answer names that the index does not hold."""
 
     text: str
-    kind: str  # "path" or "symbol" (not in the index), "citation" (names no source, or dropped)
+    kind: str  # "path" or "symbol" (not in the index), "relation" (false by the index), "citation" (dropped)
     reason: str
 
 
@@ -74,11 +77,13 @@ class Answer:
     flagged: list[Flag]
     no_context: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    facts: Any = None  # the FactsCard shown before the answer (app/answer/facts.py), when one was built
 
     def to_json(self) -> dict:
-        """The `dayone ask --json` contract."""
+        """The `dayone ask --json` contract; `facts` is the card read from the index, never generated."""
         return {"question": self.question, "answer": self.text,
-                "citations": [c.citation_json() for c in self.citations]}
+                "citations": [c.citation_json() for c in self.citations],
+                "facts": self.facts.to_json() if self.facts is not None else []}
 
 
 class AnswerStream:

@@ -87,7 +87,8 @@ def build_server(settings: Settings, user: str | None = None) -> MCPServer:
 
     @server.tool()
     def ask(question: str, repos: list[str] | None = None) -> dict:
-        """A grounded answer from the local model, with numbered citations to the code it used."""
+        """A grounded answer from the local model, with numbered citations to the code it used, and `facts`:
+        definitions, callers, callees, tests and recent commits of the symbols it is about, read from the index."""
         from app.answer.chat_model import ModelError
         from app.answer.modelfiles import ModelFileError
 

@@ -24,6 +24,7 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from app.access import allowed_repos, restrict
+from app.answer.facts import FactsCard
 from app.answer.results import Answer, Source
 from app.doors.signin import SignInRequired, gradio_app_of
 from app.search.retriever import SearchHit
@@ -34,12 +35,6 @@ from indexer.settings import ConfigError
 AccessFn = Callable[[str | None], list[str] | None]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 FEEDBACK_VOTES = {"Like": "up", "Dislike": "down"}
-DEFAULT_EXAMPLES = [
-    "What does this repository do, and where should I start reading?",
-    "How does a request reach the database?",
-    "Where is error handling for failed payments?",
-    "Which function sends emails, and who calls it?",
-]
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="friendly")
 # Pygments lexer names for our language ids where they differ.
 _LEXERS = {"tsx": "tsx", "csharp": "csharp", "markdown": "markdown", "rst": "rst", "text": "text",
@@ -50,6 +45,10 @@ CSS = """
 .dayone-source-head .label {font-weight: 600; margin-right: 6px;}
 .dayone-source pre {margin: 0; padding: 6px 8px; overflow-x: auto; font-size: 0.85em; max-height: 320px;}
 .dayone-flags {color: var(--body-text-color-subdued); font-size: 0.9em;}
+.dayone-facts {border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 6px 8px; font-size: 0.9em;}
+.dayone-facts-head {font-weight: 600; margin-bottom: 4px;}
+.dayone-fact {margin: 0 0 6px 0;}
+.dayone-fact .location, .dayone-fact .kind {color: var(--body-text-color-subdued);}
 """
 
 
@@ -127,7 +126,9 @@ def render_people(people: list[dict]) -> str:
     lines = []
     for p in people:
         who = f"{p['name']} <{p['email']}>" if p.get("email") else p["name"]
-        if p.get("commits"):
+        if p.get("commits") and p.get("basis") == "all-time":
+            what = f"{p['commits']} commits, last {p['last_change']} (no one has changed these files since)"
+        elif p.get("commits"):
             what = f"{p['commits']} commits, last {p['last_change']}"
         else:
             what = "CODEOWNERS " + "; ".join(p.get("codeowner_rules") or [])
@@ -184,6 +185,13 @@ def render_tour(tour: Any, code_url: str) -> str:
             f"<li>{html.escape(p['name'])}" + (f" &lt;{html.escape(p['email'])}&gt;" if p.get("email") else "")
             + "</li>" for p in tour.people) + "</ul>")
     return "".join(parts) + "</div>"
+
+
+def render_facts(card: FactsCard | None) -> str:
+    """The facts card above the question box: what the index knows about the question's symbols."""
+    if card is None:
+        return "<div class='dayone-facts-empty' data-facts='0'></div>"
+    return card.to_html() or "<div class='dayone-facts-empty' data-facts='0'>No definitions match this question.</div>"
 
 
 def render_flags(answer: Answer | None) -> str:
@@ -312,7 +320,8 @@ def serving_access(settings: Settings, host: str) -> AccessFn:
 
 def build_ui(service: Service, *, access: AccessFn | None = None,
              examples: list[str] | None = None) -> gr.Blocks:
-    """The chat page. `access(user)` gives the repositories a user may read (None: all)."""
+    """The chat page. `access(user)` gives the repositories a user may read (None: all); `examples` fixes the
+    first-day questions (default: made from the tours of each user's repositories)."""
     settings = service.settings
     allowed_for: AccessFn = access or (lambda _user: None)
 
@@ -332,25 +341,36 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
         return (gr.update(choices=repos, value=[]), gr.update(choices=status.languages, value=[]),
                 render_status(status), gr.update(choices=repos, value=repos[0] if repos else None))
 
+    def load_questions(request: gr.Request) -> Any:
+        # From the tours of the user's repositories only; its own event, so the rest of the page never waits for
+        # the first tour (seconds on a big repository; cached per index generation afterwards).
+        allowed = allowed_for(user_of(request))
+        questions = examples if examples is not None else service.first_day_questions(
+            [r.name for r in service.status(allowed).repos] if allowed is not None else None)
+        return gr.Dataset(samples=[[q] for q in questions])
+
     def respond(message: str, history: list[dict], repos: list[str] | None, languages: list[str] | None,
                 request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
         history = list(history or [])
         question = (message or "").strip()
         if not question:
-            yield history, "", gr.skip(), gr.skip()
+            yield history, "", gr.skip(), gr.skip(), gr.skip()
             return
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         turn = sum(1 for m in history if m.get("role") == "user")
-        yield history, "", render_sources(None, "", {}, pending=True, turn=turn), ""
+        yield history, "", render_sources(None, "", {}, pending=True, turn=turn), "", ""
         session = request.session_hash or "anonymous"
         scope = narrow(repos, user_of(request))
         for event in service.ask(session, question, repos=scope, languages=list(languages) or None):
+            if event.facts is not None:  # the card from the index, before the model's first token
+                yield history, gr.skip(), gr.skip(), gr.skip(), render_facts(event.facts)
+                continue
             history[-1] = {"role": "assistant", "content": event.notice or event.text or "…"}
             if not event.done:
-                yield history, gr.skip(), gr.skip(), gr.skip()
+                yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 continue
             panel = render_sources(event.answer, settings.serve.code_url, commits(), turn=turn)
-            yield history, gr.skip(), panel, render_flags(event.answer)
+            yield history, gr.skip(), panel, render_flags(event.answer), gr.skip()
 
     def do_search(text: str, repos: list[str] | None, languages: list[str] | None,
                   request: gr.Request) -> tuple[str, str]:
@@ -370,9 +390,9 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
         except KeyError:
             return f"<div class='dayone-tour'>{html.escape(repo)} is not in the index.</div>"
 
-    def clear(request: gr.Request) -> tuple[list, str, str]:
+    def clear(request: gr.Request) -> tuple[list, str, str, str]:
         service.forget(request.session_hash or "anonymous")
-        return [], render_sources(None, "", {}), ""
+        return [], render_sources(None, "", {}), "", render_facts(None)
 
     def on_feedback(data: gr.LikeData, history: list[dict], request: gr.Request) -> None:
         vote = FEEDBACK_VOTES.get(str(data.value), "up" if data.liked else "down")
@@ -392,12 +412,14 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
                     chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chat", sanitize_html=True,
                                          allow_tags=False, render_markdown=True,
                                          feedback_options=("Like", "Dislike"))
+                    facts = gr.HTML(render_facts(None), elem_id="facts", label="From the index")
                     with gr.Row():
                         question = gr.Textbox(placeholder="e.g. where are orders paid?", show_label=False,
                                               scale=8, elem_id="question", max_lines=6)
                         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                    gr.Examples(examples=[[q] for q in (examples or DEFAULT_EXAMPLES)], inputs=[question],
-                                label="First-day questions")
+                    # Made per user from the tours of the repositories they may read (app/tour/questions.py).
+                    first_day = gr.Dataset(components=[question], samples=[[q] for q in examples or []],
+                                           label="First-day questions", elem_id="first-day", samples_per_page=6)
                     flags = gr.Markdown(elem_id="flags", elem_classes=["dayone-flags"])
                     people = gr.Markdown(elem_id="people", elem_classes=["dayone-flags"])
                     new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
@@ -432,17 +454,19 @@ def build_ui(service: Service, *, access: AccessFn | None = None,
                 reload_status = gr.Button("Refresh", size="sm")
 
         demo.load(on_load, None, [repo_filter, lang_filter, status_md, tour_repo])
+        demo.load(load_questions, None, [first_day], api_name=False, concurrency_limit=4)
         reload_status.click(on_load, None, [repo_filter, lang_filter, status_md, tour_repo], api_name=False)
+        first_day.click(lambda sample: (sample or [""])[0], [first_day], [question], api_name=False)
         show_tour.click(do_tour, [tour_repo], [tour_html], api_name="tour")
         inputs = [question, chatbot, repo_filter, lang_filter]
-        outputs = [chatbot, question, sources, flags]
+        outputs = [chatbot, question, sources, flags, facts]
         ask.click(respond, inputs, outputs, api_name="chat").then(show_people, None, [people], api_name=False)
         question.submit(respond, inputs, outputs, api_name=False).then(show_people, None, [people], api_name=False)
         find.click(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name="search",
                    concurrency_limit=4)
         query.submit(do_search, [query, repo_filter, lang_filter], [results, hits_json], api_name=False,
                      concurrency_limit=4)
-        new_chat.click(clear, None, [chatbot, sources, flags], api_name=False).then(lambda: "", None, [people],
+        new_chat.click(clear, None, [chatbot, sources, flags, facts], api_name=False).then(lambda: "", None, [people],
                                                                                      api_name=False)
         chatbot.like(on_feedback, [chatbot], None, api_name=False)
     return demo

@@ -39,7 +39,7 @@ from app.settings import Settings
 from indexer.chunking import chunk_file, module_path
 from indexer.settings import RepoConfig
 
-EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"
+EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"  # app/evaluation/ is two levels below the root
 TOP = 10  # metrics look at the first 10 files / hits
 FETCH_HITS = 20  # hits asked for: at most two per file, so at least 10 distinct files when there are 10
 

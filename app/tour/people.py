@@ -7,6 +7,8 @@ old typo fix, and a mechanical 10,000-line reformat does not bury everyone else.
 commits made under a file's old name count for its new one. CODEOWNERS (root, .github/, docs/; the last
 matching rule wins, as on the code hosts) adds the owners of each file. Names and emails come from git
 (through .mailmap) and owners exactly as CODEOWNERS writes them; nothing is looked up anywhere else.
+A file nobody changed within the window is not left without a name: its all-time authors are listed after the
+recent ones, each person saying which it is (`basis`: recent, all-time, codeowners).
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ class Person:
     last_change: float = 0.0  # unix time of their latest change to the files
     files: list[str] = field(default_factory=list)
     owns: list[str] = field(default_factory=list)  # CODEOWNERS patterns that name them for these files
+    # Why they are listed: "recent" (changed the files within tour.people_months), "all-time" (changed them
+    # before, and nobody has since: the fallback for quiet files), "codeowners" (named by CODEOWNERS only).
+    basis: str = "recent"
 
     def to_json(self) -> dict:
         return {"name": self.name, "email": self.email, "score": round(self.score, 3), "commits": self.commits,
                 "lines": self.lines, "last_change": time.strftime("%Y-%m-%d", time.gmtime(self.last_change))
-                if self.last_change else None, "files": self.files, "codeowner_rules": self.owns}
+                if self.last_change else None, "files": self.files, "codeowner_rules": self.owns,
+                "basis": self.basis}
 
     @property
     def label(self) -> str:
@@ -85,13 +91,16 @@ def _split_rename(spec: str) -> tuple[str, str] | None:
     return old, new
 
 
-def file_history(root: Path, months: int, *, now: float | None = None) -> dict[str, list[_Change]]:
-    """Current path -> changes in the window, renames followed (newest commit first, as git log gives)."""
+def file_history(root: Path, months: int | None, *, now: float | None = None,
+                 paths: list[str] | None = None) -> dict[str, list[_Change]]:
+    """Current path -> changes in the window (`months` None: all time), renames followed (newest commit first,
+    as git log gives). `paths` limits the log to those files (renames are then not followed past them)."""
     now = time.time() if now is None else now
-    since = now - months * 30.44 * 86400
+    since = now - months * 30.44 * 86400 if months is not None else 0.0
     # --relative: a repository indexed from a subdirectory of a checkout sees paths relative to it.
-    out = _git(root, "log", "-M", "--no-merges", "--numstat", "--relative", f"--since={int(since)}",
-               "--format=\x1e%aN\x1f%aE\x1f%at", "HEAD")
+    window = [f"--since={int(since)}"] if months is not None else []
+    out = _git(root, "log", "-M", "--no-merges", "--numstat", "--relative", *window,
+               "--format=\x1e%aN\x1f%aE\x1f%at", "HEAD", *(["--", *paths] if paths else []))
     alias: dict[str, str] = {}  # a path as it was named in older commits -> its current path
     history: dict[str, list[_Change]] = defaultdict(list)
     for record in out.split("\x1e")[1:]:
@@ -167,18 +176,32 @@ def people_to_ask(root: Path, paths: list[str], *, months: int = 12, limit: int 
     history = file_history(root, months, now=now)
     people: dict[str, Person] = {}
     wanted = list(dict.fromkeys(paths))
-    for path in wanted:
-        for change in history.get(path, []):
+
+    def credit(crowd: dict[str, Person], path: str, changes: list[_Change], basis: str) -> None:
+        for change in changes:
             key = change.email or change.author
-            person = people.setdefault(key, Person(change.author, change.email))
-            age_days = max(0.0, (now - change.when) / 86400)
-            person.score += math.log1p(change.lines) * 0.5 ** (age_days / half_life)
-            person.commits += 1
-            person.lines += change.lines
-            person.last_change = max(person.last_change, change.when)
+            person = people.get(key) or crowd.setdefault(key, Person(change.author, change.email, basis=basis))
+            if person.basis == basis:  # a recent author's older commits do not add to their recent score
+                age_days = max(0.0, (now - change.when) / 86400)
+                person.score += math.log1p(change.lines) * 0.5 ** (age_days / half_life)
+                person.commits += 1
+                person.lines += change.lines
+                person.last_change = max(person.last_change, change.when)
             if path not in person.files:
                 person.files.append(path)
+
+    for path in wanted:
+        credit(people, path, history.get(path, []), "recent")
     ranked = sorted(people.values(), key=lambda p: (-p.score, p.name))
+    # Files nobody changed within the window: their all-time authors, listed after the recent ones, newest
+    # first, and marked as such (a quiet file still has someone who knows it).
+    quiet = [p for p in wanted if not history.get(p)]
+    if quiet:
+        veterans: dict[str, Person] = {}
+        older = file_history(root, None, now=now, paths=quiet)
+        for path in quiet:
+            credit(veterans, path, older.get(path, []), "all-time")
+        ranked += sorted(veterans.values(), key=lambda p: (-p.last_change, p.name))
     rules = read_codeowners(root)
     owners: dict[str, Person] = {}
     for path in wanted:
@@ -187,7 +210,8 @@ def people_to_ask(root: Path, paths: list[str], *, months: int = 12, limit: int 
             continue
         for owner in rule.owners:
             match = next((p for p in ranked if owner.lower() in (p.email, f"@{p.name}".lower())), None)
-            person = match or owners.setdefault(owner, Person(owner, owner if "@" in owner.lstrip("@") else ""))
+            person = match or owners.setdefault(owner, Person(owner, owner if "@" in owner.lstrip("@") else "",
+                                                              basis="codeowners"))
             where = f"{rule.path}:{rule.line} {rule.pattern}"
             if where not in person.owns:
                 person.owns.append(where)

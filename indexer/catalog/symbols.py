@@ -85,6 +85,37 @@ class SymbolTable:
             args += repos
         return [tuple(r) for r in self.conn.execute(sql + " ORDER BY repo, path, line", args)]
 
+    def definitions_named(self, names: Iterable[str], repos: list[str] | None = None) -> list[Location]:
+        """Definitions whose short name is one of `names` (exact): resolving many call names in one query."""
+        wanted = list(dict.fromkeys(names))
+        if not wanted or (repos is not None and not repos):
+            return []
+        sql = ("SELECT repo, path, name, qualified_name, kind, start_line, end_line FROM definitions "
+               f"WHERE name IN ({','.join('?' * len(wanted))})")
+        args: list[object] = list(wanted)
+        if repos is not None:
+            sql += f" AND repo IN ({','.join('?' * len(repos))})"
+            args += repos
+        return [Location(*row) for row in self.conn.execute(sql + " ORDER BY repo, path, start_line", args)]
+
+    def file_definitions(self, repo: str, path: str) -> list[Location]:
+        """One file's definitions in line order: which definition encloses a reference (who calls whom)."""
+        return [Location(*row) for row in self.conn.execute(
+            "SELECT repo, path, name, qualified_name, kind, start_line, end_line FROM definitions "
+            "WHERE repo=? AND path=? ORDER BY start_line, end_line DESC", (repo, path))]
+
+    def references_in(self, repo: str, path: str, start_line: int, end_line: int,
+                      kinds: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+        """(name, kind, line) of the references inside lines start..end of one file: what a definition calls,
+        imports or names (a class header's superclasses)."""
+        sql = "SELECT name, kind, line FROM refs WHERE repo=? AND path=? AND line BETWEEN ? AND ?"
+        args: list[object] = [repo, path, start_line, end_line]
+        wanted = list(kinds) if kinds is not None else None
+        if wanted is not None:
+            sql += f" AND kind IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        return [tuple(r) for r in self.conn.execute(sql + " ORDER BY line", args)]
+
     def counts(self, repos: list[str] | None = None) -> tuple[int, int]:
         """How many definitions and references (within `repos`; None = all)."""
         where, args = "", []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,13 +22,25 @@ def eval_retrieval(
                                                    "*.jsonl (default: the repository's eval/)")] = None,
     show_misses: Annotated[bool, typer.Option("--misses", help="list the questions each system misses at 5")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    answers: Annotated[bool, typer.Option("--answers", help="measure answers (eval/answers/) instead of "
+                                          "retrieval")] = False,
+    systems: Annotated[str, typer.Option("--systems", help="with --answers: comma-separated, of sources, dayone, "
+                                         "llama-index")] = "sources,dayone,llama-index",
+    split: Annotated[str, typer.Option("--split", help="with --answers: heldout (final figures), dev or all")
+                     ] = "heldout",
+    limit: Annotated[int, typer.Option("--limit", help="with --answers: only the first N questions")] = 0,
     config: ConfigOpt = None,
 ) -> None:
-    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table."""
+    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table. With
+    --answers, measure answers against plain llama-index RAG and sources without a model."""
     from app.evaluation import retrieval_eval as ev
 
     def log(text: str) -> None:
         err.print(text, highlight=False, markup=False)
+
+    if answers:
+        _eval_answers(config, repo, systems, split, limit, as_json, log)
+        return
 
     try:
         settings = settings_from(config)
@@ -50,3 +63,24 @@ def eval_retrieval(
     if show_misses:
         for res in results:
             err.print(f"{res.name} misses at 5: {' '.join(ev.misses(res, qs)) or '-'}", highlight=False)
+
+
+def _eval_answers(config: Path | None, repo: list[str] | None, systems: str, split: str, limit: int,
+                  as_json: bool, log: Callable[[str], None]) -> None:
+    from app.answer.chat_model import ModelError
+    from app.answer.modelfiles import ModelFileError
+    from app.evaluation import answers as ans
+    from app.evaluation.retrieval_eval import EvalError
+
+    if split not in ("heldout", "dev", "all"):
+        raise fail(f"--split must be heldout, dev or all, not {split!r}")
+    try:
+        settings = settings_from(config)
+        runs = ans.run(settings, [s.strip() for s in systems.split(",") if s.strip()], repos=repo, split=split,
+                       limit=limit, log=log)
+    except (*USER_ERRORS, EvalError, ModelError, ModelFileError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({r.name: [s.to_json() for s in r.scores] for r in runs}) + "\n")
+    else:
+        out.print(ans.format_table(runs), highlight=False, markup=False)

@@ -132,7 +132,7 @@ def _search_batch(path: Path, k: int, repo: list[str] | None, lang: list[str] | 
 def ask(
     question: Annotated[str, typer.Argument(help="a question about the indexed code")],
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this repository (repeatable)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print {question, answer, citations} as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print {question, answer, citations, facts} as JSON")] = False,
     user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -140,6 +140,7 @@ def ask(
     from rich.markup import escape
 
     from app.answer.chat_model import ModelError
+    from app.answer.facts import FactsCard
     from app.answer.modelfiles import ModelFileError
     from app.answer.results import Answer
 
@@ -155,13 +156,20 @@ def ask(
             if repos is not None and not repos:
                 raise ConfigError(f"user {user!r} may see no indexed repository (see [access] in dayone.toml)")
             pieces = service.answer(question, repos=repos)
-            with err.status("searching and reading the sources…") if live else contextlib.nullcontext():
+            with err.status("searching the index…") if live else contextlib.nullcontext():
+                card = next(pieces)  # the facts card: read from the index before the model runs
+            if not as_json and isinstance(card, FactsCard) and card.symbols:
+                out.print("[bold]From the index[/] [dim](not generated)[/]", highlight=False)
+                out.print(escape(card.to_text()), highlight=False)
+                out.print("", highlight=False)
+                sys.stdout.flush()
+            with err.status("reading the sources…") if live else contextlib.nullcontext():
                 first = next(pieces)  # the prompt is evaluated before the first piece arrives
             answer: Answer | None = None
             for piece in (first, *pieces) if not isinstance(first, Answer) else (first,):
                 if isinstance(piece, Answer):
                     answer = piece
-                elif not as_json:
+                elif not as_json and isinstance(piece, str):
                     sys.stdout.write(piece)
                     sys.stdout.flush()
             if not as_json:

@@ -7,7 +7,6 @@ GGUF through llama-cpp-python). Screenshots go to artifacts/screenshots/ for peo
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -99,10 +98,9 @@ def test_a_question_streams_an_answer_with_sources_that_name_the_right_file(page
     # Feedback is stored on this machine with the question and its sources.
     page.locator("#chat button[aria-label='Like']").last.click()
     page.wait_for_timeout(1500)
-    with sqlite3.connect(home / "feedback.sqlite") as db:
-        rows = db.execute("SELECT vote, question, sources FROM feedback").fetchall()
-    assert rows and rows[-1][0] == "up" and rows[-1][1] == "Where are orders paid?"
-    assert any(s["path"] == "api/orders.py" and s["cited"] for s in json.loads(rows[-1][2]))
+    rows = [json.loads(line) for line in (home / "feedback.jsonl").read_text().splitlines() if line.strip()]
+    assert rows and rows[-1]["vote"] == "up" and rows[-1]["question"] == "Where are orders paid?"
+    assert any(s["path"] == "api/orders.py" and s["cited"] for s in rows[-1]["sources"])
     assert page.outside == [], f"the page reached outside the machine: {page.outside}"
 
 
@@ -147,3 +145,33 @@ def test_the_tour_tab_shows_where_to_start(page):
     page.screenshot(path=str(SHOTS / "06-tour.png"), full_page=True)
     assert "Tour of" in tour and "Start reading here" in tour
     assert "OrderService" in tour and "shop:api/orders.py:" in tour
+
+
+def test_the_facts_card_shows_before_the_first_model_token_and_first_day_questions_fit_the_index(page):
+    # First-day questions come from the tours of the user's repositories, not from fixed text.
+    page.wait_for_selector("#first-day button, #first-day td", timeout=60000)
+    questions = page.locator("#first-day").inner_text()
+    assert "OrderService" in questions or "/orders" in questions or "shop" in questions, questions
+    assert "failed payments" not in questions and "sends emails" not in questions
+    page.locator("#first-day button, #first-day td").first.click()
+    assert page.locator("#question textarea").input_value().strip() in questions
+
+    turn = page.locator("#chat .message.user").count() + 1
+    page.locator("#question textarea").fill("How does OrderService.pay charge the card?")
+    page.locator("#ask").click()
+    card_at = token_at = None
+    started = time.time()
+    while time.time() - started < 240 and not page.locator(
+            f"#sources [data-turn='{turn}'][data-answered='yes']").count():
+        if card_at is None and page.locator("#facts .dayone-fact").count():
+            card_at = time.time() - started
+        bots = page.locator("#chat .message.bot")
+        if token_at is None and bots.count() >= turn and bots.last.inner_text().strip() not in ("", "…"):
+            token_at = time.time() - started
+        time.sleep(0.05)
+    page.screenshot(path=str(SHOTS / "05-facts-card.png"), full_page=True)
+    assert card_at is not None and token_at is not None and card_at < token_at, (card_at, token_at)
+    card = page.locator("#facts").inner_text()
+    assert "api.orders.OrderService.pay" in card and "shop:api/orders.py:" in card
+    assert "api.payments.PaymentGateway.charge" in card  # what it calls, from the symbol table
+    print(f"\nfacts card on screen {card_at:.2f}s after Ask, first model token {token_at:.2f}s")

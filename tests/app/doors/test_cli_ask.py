@@ -25,7 +25,7 @@ def test_ask_json_is_the_contract_and_cites_real_locations(home, embedder, llm):
     result = runner.invoke(app, ["ask", "--json", "where are orders paid?"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
-    assert set(payload) == {"question", "answer", "citations"}
+    assert set(payload) == {"question", "answer", "citations", "facts"}
     assert payload["question"] == "where are orders paid?"
     assert isinstance(payload["answer"], str) and "OrderService.pay" in payload["answer"]
     assert payload["citations"]
@@ -36,11 +36,18 @@ def test_ask_json_is_the_contract_and_cites_real_locations(home, embedder, llm):
         assert 1 <= c["start_line"] <= c["end_line"] <= lines
     assert payload["citations"][0]["path"] == "api/orders.py"
     assert payload["citations"][0]["symbol"] == "api.orders.OrderService.pay"
+    # The facts card, read from the index: the method's definition with its real location.
+    pay = next(f for f in payload["facts"] if f["symbol"] == "api.orders.OrderService.pay")
+    assert pay["location"] == f"shop:api/orders.py:{payload['citations'][0]['start_line']}"
+    assert any(c["location"].startswith("shop:api/payments.py:") for c in pay["calls"])
 
     # Streamed to the terminal, then the cited sources with their locations.
     result = runner.invoke(app, ["ask", "--repo", "shop", "which Go function sends the order confirmation email?"])
     assert result.exit_code == 0, result.output
     assert "SendOrderConfirmation" in result.stdout
+    # The card comes first, before the model's text.
+    assert result.stdout.index("From the index") < result.stdout.index("Sources")
+    assert "worker.email.SendOrderConfirmation  shop:worker/email.go:" in result.stdout
     assert "Sources" in result.stdout and "shop:worker/email.go:37-48" in result.stdout
 
     # Nothing relevant: said plainly, no citations.

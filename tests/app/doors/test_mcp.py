@@ -99,3 +99,7 @@ def test_ask_answers_with_citations(indexed):
     body = _json(answer)
     assert body["answer"].strip()
     assert any(c["path"] == "api/orders.py" for c in body["citations"])
+    # The facts card comes with the answer: read from the index, with locations.
+    pay = next(f for f in body["facts"] if f["symbol"] == "api.orders.OrderService.pay")
+    assert pay["location"].startswith("shop:api/orders.py:")
+    assert any(c["name"] == "api.payments.PaymentGateway.charge" for c in pay["calls"])

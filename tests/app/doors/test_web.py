@@ -18,9 +18,10 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
+from app.answer.facts import CommitFact, FactsCard, Ref, SymbolFacts
 from app.answer.results import Answer, Source
 from app.doors.cli import app
-from app.doors.web import code_link, create_app, load_users, render_sources, server_config
+from app.doors.web import code_link, create_app, load_users, render_facts, render_sources, server_config
 from app.service import Service
 from app.settings import load_settings
 from indexer.settings import ConfigError
@@ -85,6 +86,18 @@ def _get(opener, url: str, headers: dict | None = None) -> int:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def test_the_facts_card_escapes_repository_and_git_text():
+    hostile = "<script>window.__pwned=1</script>"
+    card = FactsCard([SymbolFacts("banner.render_banner", "function", "web", "banner.py", 7, 9,
+                                  signature=f"def render_banner(text: str) -> str:  # {hostile}", doc=hostile,
+                                  calls=[Ref(f"x{hostile}", "web", "banner.py", 8)],
+                                  commits=[CommitFact("abc1234", "2026-12-01", hostile, hostile, "web", "banner.py")])])
+    page = render_facts(card)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "web:banner.py:7" in page and "data-facts='1'" in page
+    assert "data-facts='0'" in render_facts(None) and "<script>" not in render_facts(FactsCard([]))
 
 
 def test_public_bind_without_auth_is_refused_before_the_model_loads(home, monkeypatch):

@@ -57,9 +57,11 @@ def test_1000_searches_as_a_contractor_return_nothing_from_the_hidden_repository
 
 def test_a_contractor_asking_about_the_hidden_repository_gets_no_sources_from_it(server):
     url, _home = server
-    history, _q, sources, _flags = _client(url, "contractor").predict(
+    history, _q, sources, _flags, facts = _client(url, "contractor").predict(
         "Where are orders paid with OrderService.pay?", [], [], [], api_name="/chat")
     assert "shop:" not in sources and "api/orders.py" not in sources
+    # The facts card is read within the same repositories: the hidden `OrderService.pay` is not described.
+    assert "shop:" not in facts and "OrderService" not in facts
     assert "data-answered='yes'" in sources
 
 

@@ -90,3 +90,25 @@ def test_files_with_no_recent_history_and_no_owner_give_nobody(history):
 def test_not_a_git_checkout_is_a_clear_error(tmp_path):
     with pytest.raises(PeopleError):
         people_to_ask(tmp_path, ["a.py"])
+
+
+def test_a_quiet_file_falls_back_to_its_all_time_authors_and_says_so(tmp_path):
+    root = tmp_path / "quiet"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    write_files(root, {"src/legacy.py": lines(80, "olga"), "CODEOWNERS": "src/  @org/core\n"})
+    commit_as(root, "Olga Old", "olga@example.com", 900)
+    write_files(root, {"src/legacy.py": lines(80, "olga") + lines(5, "pete")})
+    commit_as(root, "Pete Past", "pete@example.com", 600)
+    write_files(root, {"src/busy.py": lines(10, "rita")})
+    commit_as(root, "Rita Recent", "rita@example.com", 5)
+    people = people_to_ask(root, ["src/legacy.py"], months=12, now=NOW)
+    by_name = {p.name: p for p in people}
+    # Nobody touched src/legacy.py in 12 months: its authors are named anyway, newest first, marked all-time.
+    assert [p.name for p in people if p.commits] == ["Pete Past", "Olga Old"]
+    assert by_name["Olga Old"].basis == "all-time" and by_name["Olga Old"].to_json()["basis"] == "all-time"
+    assert "Rita Recent" not in by_name  # she changed another file
+    assert by_name["@org/core"].basis == "codeowners"
+    # A file with recent history keeps its recent authors only.
+    busy = people_to_ask(root, ["src/busy.py"], months=12, now=NOW)
+    assert [(p.name, p.basis) for p in busy if p.commits] == [("Rita Recent", "recent")]

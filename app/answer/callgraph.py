@@ -1,0 +1,158 @@
+"""Who calls whom, read from the symbol table: the facts card, "how" questions and the relation check share it.
+
+The chunker records definitions (name, qualified name, lines) and references (name, kind, line) per file, not
+edges. An edge is derived here: a call reference inside a definition's lines is a call made by the innermost
+definition around it, and the called name resolves to the definitions of that short name within the caller's
+repositories (the same file first, then the same repository). Names are matched, not types: `self.db.get()`
+resolves to every `get`, so callers with several candidates keep them all and say how many there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from indexer.catalog.symbols import Location
+from indexer.reader import IndexReader
+
+CODE_KINDS = {"function", "method", "class", "struct", "interface", "trait", "enum", "impl", "object",
+              "constructor", "type", "module_type", "protocol"}
+CALLABLE_KINDS = {"function", "method", "constructor"}
+# Method names every language's standard containers and strings have: `items.get(k)` or `parts.join()` is far more
+# often a dict, list or string than the repository's own `get`, so a call by one of these names is not resolved
+# to a method elsewhere (a function of that name in the caller's own file still is).
+CONTAINER_METHODS = {"get", "items", "keys", "values", "append", "extend", "update", "pop", "add", "remove",
+                     "join", "split", "format", "strip", "replace", "copy", "sort", "index", "count", "clear",
+                     "setdefault", "startswith", "endswith", "encode", "decode", "lower", "upper", "read", "write",
+                     "close", "open", "then", "map", "filter", "reduce", "push", "forEach", "log", "toString",
+                     "set", "has", "delete", "find", "next", "send", "run", "call", "apply", "bind"}
+_FAMILIES = {"py": "py", "pyi": "py", "js": "js", "jsx": "js", "mjs": "js", "cjs": "js", "ts": "js", "tsx": "js",
+             "c": "c", "h": "c", "cc": "c", "cpp": "c", "hpp": "c", "cxx": "c", "kt": "jvm", "kts": "jvm",
+             "java": "jvm", "scala": "jvm"}
+
+
+def family(path: str) -> str:
+    """Files whose code can call each other's definitions by name (a Python call never lands in TypeScript)."""
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return _FAMILIES.get(ext, ext)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """`caller` calls a name at `line` of its file; `callee` is one definition that name resolves to."""
+
+    caller: Location
+    callee: Location
+    line: int
+
+
+class CallGraph:
+    """Call edges within `repos` (None = all; [] = nothing), with per-file caches for one question."""
+
+    def __init__(self, reader: IndexReader, repos: list[str] | None):
+        self.symbols = reader.symbols
+        self.repos = repos
+        self._files: dict[tuple[str, str], list[Location]] = {}
+        self._named: dict[str, list[Location]] = {}
+
+    def allowed(self, repo: str) -> bool:
+        return self.repos is None or repo in self.repos
+
+    def file_definitions(self, repo: str, path: str) -> list[Location]:
+        key = (repo, path)
+        if key not in self._files:
+            self._files[key] = self.symbols.file_definitions(repo, path) if self.allowed(repo) else []
+        return self._files[key]
+
+    def enclosing(self, repo: str, path: str, line: int) -> Location | None:
+        """The innermost code definition whose lines hold `line` (None at module level)."""
+        inner = None
+        for d in self.file_definitions(repo, path):
+            if d.kind in CODE_KINDS and d.start_line <= line <= d.end_line and (
+                    inner is None or d.end_line - d.start_line <= inner.end_line - inner.start_line):
+                inner = d
+        return inner
+
+    def named(self, names: Iterable[str]) -> dict[str, list[Location]]:
+        """Definitions (code kinds only) by short name, looked up in one query for the names not seen yet."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._named]
+        if wanted:
+            for n in wanted:
+                self._named[n] = []
+            for d in self.symbols.definitions_named(wanted, self.repos):
+                if d.kind in CODE_KINDS:
+                    self._named[d.name].append(d)
+        return {n: self._named.get(n, []) for n in names}
+
+    def find(self, name: str) -> list[Location]:
+        """Definitions of `name`: a short name (`pay`) or a dotted one (`OrderService.pay`, a suffix of the
+        qualified name)."""
+        parts = [p for p in name.replace("::", ".").replace("#", ".").split(".") if p]
+        if not parts:
+            return []
+        found = self.named([parts[-1]])[parts[-1]]
+        if len(parts) > 1:
+            suffix = "." + ".".join(parts)
+            found = [d for d in found if ("." + d.qualified_name).endswith(suffix)]
+        return found
+
+    def resolve(self, name: str, near: Location) -> list[Location]:
+        """What a name called from inside `near` may be: the same file's definition, else the same
+        repository's, else any within scope."""
+        candidates = [d for d in self.named([name])[name] if d != near and family(d.path) == family(near.path)]
+        if name in CONTAINER_METHODS:
+            candidates = [d for d in candidates if (d.repo, d.path) == (near.repo, near.path) and d.kind != "method"]
+        for narrow in ([d for d in candidates if (d.repo, d.path) == (near.repo, near.path)],
+                       [d for d in candidates if d.repo == near.repo]):
+            if narrow:
+                return narrow
+        return candidates
+
+    def calls(self, loc: Location) -> list[tuple[str, int]]:
+        """(name, first line) of each distinct name called inside `loc`, in line order; for a class, the
+        calls its own body makes outside its methods are included with theirs."""
+        if not self.allowed(loc.repo):
+            return []
+        seen: dict[str, int] = {}
+        for name, _kind, line in self.symbols.references_in(loc.repo, loc.path, loc.start_line, loc.end_line,
+                                                            ["call"]):
+            seen.setdefault(name, line)
+        return list(seen.items())
+
+    def callees(self, loc: Location, *, max_candidates: int = 3) -> list[Edge]:
+        """Edges from `loc` to the definitions its calls resolve to (names with more than `max_candidates`
+        definitions are left out: `get` or `run` name too many things to be a fact)."""
+        edges = []
+        calls = self.calls(loc)
+        self.named([n for n, _ in calls])
+        for name, line in calls:
+            targets = self.resolve(name, loc)
+            if 0 < len(targets) <= max_candidates:
+                edges += [Edge(loc, t, line) for t in targets]
+        return edges
+
+    def callers(self, loc: Location, *, limit: int = 200) -> tuple[list[Edge], int]:
+        """Edges into `loc` from the definitions that call its name (at most `limit` call sites read) and the
+        number of call sites in all."""
+        sites = [r for r in self.symbols.references(loc.name, self.repos) if r[2] == "call"]
+        edges = []
+        for repo, path, _kind, line in sites[:limit]:
+            caller = self.enclosing(repo, path, line)
+            if caller is not None and caller != loc:
+                edges.append(Edge(caller, loc, line))
+        return edges, len(sites)
+
+    def header_names(self, loc: Location) -> set[str]:
+        """Names referenced on a class's header lines (its superclasses, `extends`/`implements`), i.e. before
+        its first member."""
+        members = [d.start_line for d in self.file_definitions(loc.repo, loc.path)
+                   if loc.start_line < d.start_line <= loc.end_line]
+        end = min([*members, loc.start_line + 8, loc.end_line + 1]) - 1
+        return {name for name, _kind, _line in self.symbols.references_in(loc.repo, loc.path, loc.start_line,
+                                                                          max(end, loc.start_line))}
+
+    def imports(self, repo: str, path: str) -> list[str]:
+        """Names a file imports (as the chunker recorded them: dotted modules and imported names)."""
+        if not self.allowed(repo):
+            return []
+        return [name for name, _k, _l in self.symbols.references_in(repo, path, 1, 10**9, ["import"])]

@@ -1,0 +1,193 @@
+""""How" questions follow the code: the sources hold the flow, not only its entry.
+
+Search finds where a flow starts ("how are orders paid?" finds `OrderService.pay`), but the answer needs the steps
+it takes, which live in the functions it calls (`PaymentGateway.charge`, `Notifier.order_confirmed`). For a
+question that asks how something works, the best hits' calls are followed through the symbol table
+(app/answer/callgraph.py) one or two hops; each callee is ranked by the dense similarity of its chunk to the
+question (computed by the store, within the caller's repositories), the best few join the sources, and the
+sources are ordered along the flow: each caller directly before the callees it leads to, in the order its body
+calls them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from app.answer.callgraph import CALLABLE_KINDS, CallGraph
+from app.search.retriever import Retriever, SearchHit
+from indexer.catalog.symbols import Location
+from indexer.store import SearchFilter
+
+_HOW = re.compile(
+    r"^\s*(?:(?:and|so|but|ok|okay)[\s,]+)?(?:"
+    r"how\b(?!\s+(?:many|much|long|often|old|big|large|far|come)\b)"
+    r"|what\s+happens\b|walk\s+(?:me\s+)?through\b|explain\s+how\b|trace\b|show\s+(?:me\s+)?how\b"
+    r"|what\s+(?:is|are)\s+the\s+(?:flow|steps|sequence)\b|in\s+what\s+order\b|which\s+steps\b)",
+    re.I)
+QUOTAS = (2, 1)  # callees added on the first hop for the best and the second-best callable hit
+SECOND_HOP = 1  # callees of those callees added on the second hop
+EXTRA_SOURCES = 2  # a flow may carry this many sources more than plain retrieval's k; plain hits make room
+MIN_SIMILARITY = 0.15  # a callee less similar to the question than this is plumbing, not a step
+# Measured on the example shop ("how are orders paid?"): the question alone ranks the callees of
+# `OrderService.pay` as order_confirmed 0.31, OrderError 0.26, transaction 0.25, charge 0.22. The caller's own
+# docstring names its steps ("charge the customer's card ... queue the confirmation email"), so a callee whose name
+# words occur in the question or in the caller's docstring and comments gains up to NAME_BONUS, an exception
+# class (a branch, not a step) loses it, and another class (a record being built) loses half of it.
+NAME_BONUS = 0.1
+_EXCEPTION = re.compile(r"(Error|Exception|Failure|Warning)$")
+
+
+def is_how_question(question: str) -> bool:
+    """Whether the question asks how something works (a flow), decided from its wording only."""
+    return bool(_HOW.search(question))
+
+
+@dataclass
+class FlowStep:
+    """A source's place in the flow: the caller it was reached from (None for a search hit)."""
+
+    hit: SearchHit
+    caller: str = ""  # qualified name of the caller, "" for a search hit
+    depth: int = 0
+    line: int = 0  # where the caller calls it: siblings are ordered by it
+    text: str = ""  # the code read for the caller's docstring and comments
+
+
+def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, repos: list[str] | None,
+                languages: list[str] | None = None, hops: int = 2, texts: list[str] | None = None) -> list[FlowStep]:
+    """The hits with the best callees of the best callable hits added, ordered along the flow. The total grows
+    by at most EXTRA_SOURCES: the lowest plain hits give way to the flow's steps. `texts`: the hits' whole code
+    (a long symbol's hit holds one part), read for the docstrings that name a caller's steps."""
+    graph = CallGraph(retriever.reader, repos)
+    steps = [FlowStep(h, text=t) for h, t in zip(hits, texts or [h.text for h in hits], strict=True)]
+    seen = {(h.repo, h.path, h.symbol) for h in hits}
+    seeds = [(step, loc) for step in steps if step.hit.kind in CALLABLE_KINDS
+             and (loc := _location(graph, step.hit)) is not None][:len(QUOTAS)]
+    if not seeds:
+        return steps
+    vector = retriever.embedder.embed_query(question)
+    added: list[tuple[FlowStep, FlowStep]] = []  # (new step, the step it was reached from)
+
+    def pick(parents: list[tuple[FlowStep, Location]], quota: int, depth: int) -> list[tuple[FlowStep, Location]]:
+        candidates = [(parent, edge.callee, edge.line) for parent, loc in parents
+                      for edge in graph.callees(loc, max_candidates=2)
+                      if (edge.callee.repo, edge.callee.path, edge.callee.qualified_name) not in seen]
+        if not candidates:
+            return []
+        scored = _similarities(retriever, vector, [c[1] for c in candidates], repos, languages)
+
+        def rank(c: tuple[FlowStep, Location, int]) -> float:
+            parent, callee, _line = c
+            bonus = NAME_BONUS * _name_overlap(callee.name, question + "\n" + _prose(parent.text or parent.hit.text))
+            penalty = NAME_BONUS if _EXCEPTION.search(callee.name) else 0.0
+            if callee.kind not in CALLABLE_KINDS:  # constructing a record is rarely the step a reader looks for
+                penalty = max(penalty, NAME_BONUS / 2)
+            return scored[_key(callee)][0] + bonus - penalty
+
+        ranked = sorted((c for c in candidates if _key(c[1]) in scored), key=lambda c: -rank(c))
+        picked = []
+        for parent, callee, line in ranked:
+            sim, hit = scored[_key(callee)]
+            if len(picked) >= quota or rank((parent, callee, line)) < MIN_SIMILARITY:
+                break
+            if _key(callee) in seen:
+                continue
+            seen.add(_key(callee))
+            step = FlowStep(replace(hit, score=parent.hit.score), caller=parent.hit.symbol, depth=depth, line=line)
+            added.append((step, parent))
+            picked.append((step, callee))
+        return picked
+
+    first_hop = []
+    for (step, loc), quota in zip(seeds, QUOTAS, strict=False):
+        first_hop += pick([(step, loc)], quota, 1)
+    if hops >= 2:
+        pick([(s, c) for s, c in first_hop if c.kind in CALLABLE_KINDS], SECOND_HOP, 2)
+    seed_ids = {id(step) for step, _loc in seeds}
+    limit = len(hits) + EXTRA_SOURCES
+    while len(steps) + len(added) > limit and any(id(s) not in seed_ids for s in steps):
+        drop = next(s for s in reversed(steps) if id(s) not in seed_ids)
+        steps.remove(drop)
+        added = [(s, p) for s, p in added if p is not drop]
+    return _order(steps, added)
+
+
+def _order(steps: list[FlowStep], added: list[tuple[FlowStep, FlowStep]]) -> list[FlowStep]:
+    """Each step followed by the steps reached from it, in the order its body calls them (depth first)."""
+    children: dict[int, list[FlowStep]] = {}
+    for step, parent in added:
+        children.setdefault(id(parent), []).append(step)
+    out: list[FlowStep] = []
+
+    def visit(step: FlowStep) -> None:
+        out.append(step)
+        for kid in sorted(children.get(id(step), []), key=lambda s: s.line):
+            visit(kid)
+
+    for step in steps:
+        visit(step)
+    return out
+
+
+def _words(text: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text).replace("_", " ")
+    return [w.lower() for w in re.findall(r"[A-Za-z]{3,}", spaced)]
+
+
+def _name_overlap(name: str, text: str) -> float:
+    """The share of a name's words (`order_confirmed`: order, confirmed) found in `text`, endings folded."""
+    pieces = _words(name)
+    if not pieces:
+        return 0.0
+    hay = " ".join(_words(text))
+    return sum(1 for p in pieces if p[: max(4, len(p) - 3)] in hay) / len(pieces)
+
+
+def _prose(code: str) -> str:
+    """A function's docstring and comments: where its author says what its steps are."""
+    out, in_doc = [], False
+    for raw in code.split("\n"):
+        line = raw.strip()
+        quotes = line.count('"""') + line.count("'''")
+        if in_doc or quotes:
+            out.append(line)
+            in_doc = in_doc != (quotes % 2 == 1)
+        elif line.startswith(("#", "//", "/*", "*")):
+            out.append(line)
+    return "\n".join(out)
+
+
+def _key(loc: Location) -> tuple[str, str, str]:
+    return (loc.repo, loc.path, loc.qualified_name)
+
+
+def _location(graph: CallGraph, hit: SearchHit) -> Location | None:
+    for d in graph.file_definitions(hit.repo, hit.path):
+        if d.qualified_name == hit.symbol and d.start_line <= hit.end_line and hit.start_line <= d.end_line:
+            return d
+    return None
+
+
+def _similarities(retriever: Retriever, vector: object, callees: list[Location], repos: list[str] | None,
+                  languages: list[str] | None) -> dict[tuple[str, str, str], tuple[float, SearchHit]]:
+    """Each callee's best chunk similarity to the question, searched by the store within the callees' files
+    (and the caller's repositories), with the chunk as a hit spanning the whole symbol."""
+    reader = retriever.reader
+    assert reader.store is not None
+    paths = sorted({c.path for c in callees})
+    wanted = {(c.repo, c.path, c.qualified_name) for c in callees}
+    flt = SearchFilter(repos=repos if repos is not None else sorted({c.repo for c in callees}),
+                       languages=languages, paths=paths)
+    found: dict[tuple[str, str, str], tuple[float, SearchHit]] = {}
+    for h in reader.store.dense_search(vector, 256, flt):
+        chunk = h.chunk
+        key = (chunk.repo, chunk.path, chunk.symbol)
+        if key not in wanted or (key in found and found[key][0] >= h.score):
+            continue
+        span = reader.manifest.symbol_lines(chunk.repo, chunk.path, chunk.symbol, chunk.kind) \
+            if chunk.parts > 1 else None
+        start, end = span or (chunk.start_line, chunk.end_line)
+        found[key] = (h.score, SearchHit(chunk.repo, chunk.path, start, end, chunk.symbol, chunk.kind,
+                                         chunk.language, h.score, chunk.text))
+    return found

@@ -1,0 +1,76 @@
+""""How" questions follow the code: callees found through the symbol table join the sources, ordered along the
+flow, and the prompt asks for the steps in order. The real shop index (tests/app/conftest.py); the prompt
+test uses the real model's tokenizer, no generation."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.answer.conversation import Answerer
+from app.answer.flow import is_how_question
+from app.answer.llama_index import IndexRetriever
+from app.answer.prompts import ANSWER_RULES, HOW_RULES
+from app.search.retriever import Retriever
+from tests.app.answer.test_chat_model import shared_chat_model
+
+
+@pytest.mark.parametrize("question", [
+    "how does the router decide which route matches a request path?", "How are orders paid?",
+    "and how is the stock released?", "what happens when the card is declined?", "walk me through checkout",
+    "explain how refunds work", "What are the steps of creating an order?"])
+def test_how_questions_are_recognised(question):
+    assert is_how_question(question)
+
+
+@pytest.mark.parametrize("question", [
+    "where are orders paid?", "how many retries does the worker make?", "what is OrderService for?",
+    "which function sends emails?", "how long is a session kept?", "who calls reserve_stock?"])
+def test_other_questions_are_not_how_questions(question):
+    assert not is_how_question(question)
+
+
+def _symbols(retriever: IndexRetriever, question: str) -> list[tuple[str, str]]:
+    return [(n.node.metadata["symbol"], n.node.metadata["called_by"]) for n in retriever.retrieve(question)]
+
+
+def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_caller(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
+    search = Retriever(reader, embedder, settings.search)
+    question = "how are orders paid?"
+    plain = _symbols(IndexRetriever(search, k=4, repos=["shop"], follow_calls=False), question)
+    assert "api.payments.PaymentGateway.charge" not in [s for s, _ in plain]
+    flow = _symbols(IndexRetriever(search, k=4, repos=["shop"]), question)
+    names = [s for s, _ in flow]
+    assert "api.payments.PaymentGateway.charge" in names
+    pay, charge = names.index("api.orders.OrderService.pay"), names.index("api.payments.PaymentGateway.charge")
+    assert pay < charge and flow[charge][1] == "api.orders.OrderService.pay"
+    # Caller before callee everywhere, and never more than two sources over plain retrieval.
+    for i, (_symbol, caller) in enumerate(flow):
+        if caller:
+            assert caller in names[:i]
+    assert len(flow) <= len(plain) + 2
+    # Within the caller's repositories only: no flow step from a repository outside the scope.
+    assert all(n.node.metadata["repo"] == "shop" for n in IndexRetriever(search, k=4, repos=["shop"]).retrieve(
+        "how does pay work?"))
+
+
+def test_a_where_question_keeps_plain_retrieval(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
+    search = Retriever(reader, embedder, settings.search)
+    question = "where are orders paid?"
+    assert _symbols(IndexRetriever(search, k=4, follow_calls=False), question) == _symbols(
+        IndexRetriever(search, k=4), question)
+
+
+def test_the_prompt_of_a_how_question_asks_for_the_steps_in_order_and_names_each_caller(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
+    conversation = Answerer(reader, embedder, shared_chat_model(), settings).conversation(repos=["shop"])
+    nodes = conversation.retriever.retrieve("how are orders paid?")
+    messages, sources, _reuse = conversation._build_prompt("how are orders paid?", nodes, how=True)
+    prompt = messages[-1]["content"]
+    assert HOW_RULES in prompt and ANSWER_RULES not in prompt
+    charge = next(s for s in sources if s.symbol == "api.payments.PaymentGateway.charge")
+    assert "called by OrderService.pay" in charge.block().splitlines()[0]
+    conversation.reset()
+    messages, _sources, _reuse = conversation._build_prompt("where are orders paid?", nodes)
+    assert ANSWER_RULES in messages[-1]["content"]
