@@ -19,11 +19,19 @@ def eval_retrieval(
     ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
     questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
                                                    "*.jsonl (default: the repository's eval/)")] = None,
+    realistic: Annotated[bool, typer.Option("--realistic", help="the realistic eval: real commit texts asked "
+                                            "against snapshots of git histories (eval/realistic/)")] = False,
+    split: Annotated[str, typer.Option("--split", help="realistic eval: dev, heldout or all")] = "heldout",
+    bundles: Annotated[Path | None, typer.Option("--bundles", help="realistic eval: folder with the git "
+                                                 "bundles (default: ../shared/histories)")] = None,
     show_misses: Annotated[bool, typer.Option("--misses", help="list the questions each system misses at 5")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table."""
+    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table.
+
+    With --realistic, `--repo` names snapshots (koa-d0f85438) or whole projects (koa)."""
+    from app.evaluation import realistic as rl
     from app.evaluation import retrieval_eval as ev
 
     def log(text: str) -> None:
@@ -31,7 +39,11 @@ def eval_retrieval(
 
     try:
         settings = settings_from(config)
-        qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
+        if realistic or (questions is not None and (questions / "questions.jsonl").is_file()):
+            qs, roots, spans = rl.prepare_realistic(settings, questions or rl.REALISTIC_DIR, split=split,
+                                                    repos=repo, bundles=bundles, log=log)
+        else:
+            qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
         results = [ev.run_ours(settings, qs, spans)]
         if ablation:
             for name, options in ev._ablations().items():
