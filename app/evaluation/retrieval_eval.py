@@ -473,6 +473,9 @@ class _MemoEmbedder:
         return getattr(self.inner, name)
 
 
+_EMBEDDERS: dict[int, object] = {}  # one model per run, not one per ablation row
+
+
 def run_ours(settings: Settings, questions: list[Question], spans: dict[str, list[Span]], *,
              name: str = "dayone", ranking_options: dict | None = None) -> SystemResult:
     from app.search.retriever import Retriever
@@ -480,7 +483,7 @@ def run_ours(settings: Settings, questions: list[Question], spans: dict[str, lis
     from indexer.reader import IndexReader
 
     result = SystemResult(name)
-    inner = embedder_for(settings)
+    inner = _EMBEDDERS.get(id(settings)) or _EMBEDDERS.setdefault(id(settings), embedder_for(settings))
     key = hashlib.sha256(str(getattr(inner, "path", "")).encode()).hexdigest()[:12]
     embedder = _MemoEmbedder(inner, settings.home / "eval-cache" / f"queries-{key}.json")
     with IndexReader(settings) as reader:
@@ -533,9 +536,11 @@ def _ablations() -> dict[str, dict]:
     from app.search.retriever import RankingOptions
 
     rows = {f"- {f}": {"options": RankingOptions(**{f: False})}
-            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles")}
+            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports")}
     rows |= {f"+ {f}": {"options": RankingOptions(**{f: True})} for f in ("names", "path_words", "files")}
     rows["+ names, path_words, files"] = {"options": RankingOptions(names=True, path_words=True, files=True)}
+    rows["- split, titles, reports (before issue 13)"] = {"options": RankingOptions(split=False, titles=False,
+                                                                                   reports=False)}
     rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(paths=False, roles=False)}
     return rows
 

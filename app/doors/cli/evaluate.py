@@ -16,6 +16,8 @@ from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, out, se
 def eval_retrieval(
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this pinned repository (repeatable)")] = None,
     baselines: Annotated[bool, typer.Option(help="also run BM25 over files and plain llama-index")] = True,
+    llama_index: Annotated[bool, typer.Option("--llama-index/--no-llama-index", help="with the baselines, also "
+                                              "plain llama-index (it embeds every corpus once: minutes)")] = True,
     ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
     questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
                                                    "*.jsonl (default: the repository's eval/)")] = None,
@@ -51,7 +53,8 @@ def eval_retrieval(
         if baselines:
             corpora = {r: ev.indexed_files(settings, r, roots[r]) for r in sorted({q.repo for q in qs})}
             results.append(ev.run_bm25(qs, spans, corpora))
-            results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
+            if llama_index:
+                results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
     except (*USER_ERRORS, ev.EvalError) as exc:
         raise fail(str(exc)) from None
     rows = ev.table(results, qs)
