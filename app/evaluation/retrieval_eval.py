@@ -536,11 +536,11 @@ def _ablations() -> dict[str, dict]:
     from app.search.retriever import RankingOptions
 
     rows = {f"- {f}": {"options": RankingOptions(**{f: False})}
-            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports")}
+            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports", "report_files")}
     rows |= {f"+ {f}": {"options": RankingOptions(**{f: True})} for f in ("names", "path_words", "files")}
     rows["+ names, path_words, files"] = {"options": RankingOptions(names=True, path_words=True, files=True)}
-    rows["- split, titles, reports (before issue 13)"] = {"options": RankingOptions(split=False, titles=False,
-                                                                                   reports=False)}
+    rows["before issue 13 (- split, titles, reports, report_files)"] = {"options": RankingOptions(
+        split=False, titles=False, reports=False, report_files=False)}
     rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(paths=False, roles=False)}
     return rows
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from app.search.prose import asked_roles, dense_parts, role_penalties
+from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
@@ -145,6 +145,7 @@ class RankingOptions:
     split: bool = True  # a long question is also searched part by part (app/search/prose.py)
     titles: bool = True  # a long report asks for tests or docs only in its title (app/search/prose.py)
     reports: bool = True  # a report scales tests and docs down more than a short question does (prose.py)
+    report_files: bool = True  # file-level fusion (`files`) for reports only: their evidence is spread
 
 
 @dataclass
@@ -462,13 +463,13 @@ class Retriever:
                 if fkey not in seen_files:
                     seen_files.add(fkey)
                     file_scores[fkey] = file_scores.get(fkey, 0.0) + weight / (RRF_K + len(seen_files))
-        penalty = role_penalties(query, ROLE_PENALTY, reports=opt.reports)
+        penalty, report = role_penalties(query, ROLE_PENALTY, reports=opt.reports), is_report(query)
         ranked = []
         for key, score in scores.items():
             cid = best_part[key][1]
             payload = payloads[cid]
             kind = payload.kind
-            if opt.files:
+            if opt.files or (opt.report_files and report):
                 score += FILE_WEIGHT * file_scores.get((payload.repo, payload.path), 0.0)
             role = path_role(payload.path, kind)
             if opt.roles and role != "source" and role not in parts.wants:
