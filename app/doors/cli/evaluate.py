@@ -41,7 +41,10 @@ def eval_retrieval(
 
     try:
         settings = settings_from(config)
-        if realistic or (questions is not None and (questions / "questions.jsonl").is_file()):
+        realistic = realistic or (questions is not None and (questions / "questions.jsonl").is_file())
+        if not realistic and (split != "heldout" or bundles is not None):
+            raise ev.EvalError("--split and --bundles apply to the realistic eval: add --realistic")
+        if realistic:
             qs, roots, spans = rl.prepare_realistic(settings, questions or rl.REALISTIC_DIR, split=split,
                                                     repos=repo, bundles=bundles, log=log)
         else:

@@ -113,3 +113,17 @@ def test_committed_snapshots_cover_every_question():
     assert qs and {q.repo for q in qs} <= snaps
     held, dev = rl.load_realistic(split="heldout"), rl.load_realistic(split="dev")
     assert len(held) + len(dev) == len(qs) and not {q.id for q in held} & {q.id for q in dev}
+
+
+def test_cli_says_what_is_missing_in_one_line(home, tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.doors.cli", "eval", *args], capture_output=True, text=True)
+
+    proc = run("--realistic", "--bundles", str(tmp_path / "nowhere"))
+    assert proc.returncode != 0 and "needs the git bundles" in proc.stderr and "--bundles DIR" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("--split", "dev")
+    assert proc.returncode != 0 and "add --realistic" in proc.stderr
