@@ -187,8 +187,18 @@ def ensure_indexed(settings: Settings, roots: dict[str, Path], log: Callable[[st
                    pins: Iterable[SourcePin] = (), embedder: object = None) -> None:
     """Index the repositories the published index lacks, or holds with other include/exclude globs than their
     pin's (the normal incremental pipeline: a rerun is a no-op). Repositories without a pin in `pins` are
-    indexed whole. An index built with other chunking, embedding or redaction rules is rebuilt first: scores
-    of an index this dayone would not build measure nothing."""
+    indexed whole."""
+    by_name = {p.name: p for p in pins}
+    wanted = [repo_config(by_name[name], path) if name in by_name else RepoConfig(name=name, path=str(path))
+              for name, path in roots.items()]
+    index_configs(settings, wanted, log, embedder=embedder)
+
+
+def index_configs(settings: Settings, wanted: list[RepoConfig], log: Callable[[str], None] = print, *,
+                  embedder: object = None, progress: object = None) -> None:
+    """Index the repositories of `wanted` the published index lacks or holds with another path, branch or
+    include/exclude globs. An index built with other chunking, embedding or redaction rules is rebuilt first:
+    scores of an index this dayone would not build measure nothing."""
     from indexer.pipeline.run import Indexer
     from indexer.reader import IndexReader, NoIndex
 
@@ -198,18 +208,20 @@ def ensure_indexed(settings: Settings, roots: dict[str, Path], log: Callable[[st
             built_with = reader.manifest.get_info("build_key")
     except NoIndex:
         known, built_with = {}, None
-    by_name = {p.name: p for p in pins}
-    wanted = [repo_config(by_name[name], path) if name in by_name else RepoConfig(name=name, path=str(path))
-              for name, path in roots.items()]
-    stale = [c for c in wanted if c.name not in known or
-             (known[c.name].get("include", []), known[c.name].get("exclude", []), known[c.name].get("path"))
-             != (c.include, c.exclude, c.path)]
-    if known and built_with != Indexer(settings, embedder=embedder).build_key():  # type: ignore[arg-type]
+
+    def same(c: RepoConfig) -> bool:
+        k = known[c.name]
+        return (k.get("include", []), k.get("exclude", []), k.get("path"), k.get("branch")) == \
+            (c.include, c.exclude, c.path, c.branch)
+
+    stale = [c for c in wanted if c.name not in known or not same(c)]
+    indexer = Indexer(settings, embedder=embedder, progress=progress)  # type: ignore[arg-type]
+    if known and built_with != indexer.build_key():
         log("the evaluation index was built by other chunking, embedding or redaction rules: rebuilding it")
         stale = wanted
     if stale:
         log(f"indexing {', '.join(r.name for r in stale)} (once; later runs reuse the index)")
-        result = Indexer(settings, embedder=embedder).run(stale)  # type: ignore[arg-type]
+        result = indexer.run(stale)
         if result.failed:
             raise EvalError("; ".join(f"{r.name}: {r.error}" for r in result.failed))
 
@@ -461,6 +473,9 @@ class _MemoEmbedder:
         return getattr(self.inner, name)
 
 
+_EMBEDDERS: dict[int, object] = {}  # one model per run, not one per ablation row
+
+
 def run_ours(settings: Settings, questions: list[Question], spans: dict[str, list[Span]], *,
              name: str = "dayone", ranking_options: dict | None = None) -> SystemResult:
     from app.search.retriever import Retriever
@@ -468,7 +483,7 @@ def run_ours(settings: Settings, questions: list[Question], spans: dict[str, lis
     from indexer.reader import IndexReader
 
     result = SystemResult(name)
-    inner = embedder_for(settings)
+    inner = _EMBEDDERS.get(id(settings)) or _EMBEDDERS.setdefault(id(settings), embedder_for(settings))
     key = hashlib.sha256(str(getattr(inner, "path", "")).encode()).hexdigest()[:12]
     embedder = _MemoEmbedder(inner, settings.home / "eval-cache" / f"queries-{key}.json")
     with IndexReader(settings) as reader:
@@ -520,10 +535,12 @@ def _ablations() -> dict[str, dict]:
     'before' is the hybrid search this work started from (dense + BM25 + exact names, per-unit fusion)."""
     from app.search.retriever import RankingOptions
 
-    rows = {f"- {f}": {"options": RankingOptions(**{f: False})} for f in ("dense", "sparse", "symbols", "paths",
-                                                                            "roles")}
+    rows = {f"- {f}": {"options": RankingOptions(**{f: False})}
+            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports", "report_files")}
     rows |= {f"+ {f}": {"options": RankingOptions(**{f: True})} for f in ("names", "path_words", "files")}
     rows["+ names, path_words, files"] = {"options": RankingOptions(names=True, path_words=True, files=True)}
+    rows["before issue 13 (- split, titles, reports, report_files)"] = {"options": RankingOptions(
+        split=False, titles=False, reports=False, report_files=False)}
     rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(paths=False, roles=False)}
     return rows
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
@@ -141,6 +142,10 @@ class RankingOptions:
     names: bool = False  # question words that make up a definition's name
     path_words: bool = False  # files whose path words the question uses (needs paths)
     files: bool = False  # file-level fusion
+    split: bool = True  # a long question is also searched part by part (app/search/prose.py)
+    titles: bool = True  # a long report asks for tests or docs only in its title (app/search/prose.py)
+    reports: bool = True  # a report scales tests and docs down more than a short question does (prose.py)
+    report_files: bool = True  # file-level fusion (`files`) for reports only: their evidence is spread
 
 
 @dataclass
@@ -199,7 +204,7 @@ def analyze_query(query: str) -> QueryParts:
     names_of_paths = {p.rsplit("/", 1)[-1] for p in paths}
     code = [c for c in code if c not in exts and c not in names_of_paths and c != "node_modules"]
     code += [n for _, n in frames if n and n not in code]
-    wants = {role for role, pattern in _WANTS.items() if pattern.search(query)}
+    wants = asked_roles(query, _WANTS)
     terms = list(dict.fromkeys(t for t in _pieces(query) if len(t) >= 3))
     # `Usage:`, `Error:` and `Request:` start lines too: a printed error type is qualified or CamelCase.
     printed = [m.group(1) for m in _ERROR_LINE.finditer(query)
@@ -382,8 +387,12 @@ class Retriever:
         flt = SearchFilter(repos=repos or None, languages=languages or None)
         n = max(self.settings.candidates, 3 * k)
         parts = analyze_query(query)
+        if not opt.titles:
+            parts.wants = {role for role, pattern in _WANTS.items() if pattern.search(query)}
         vector = self.embedder.embed_query(query) if opt.dense or opt.paths else None
         dense = store.dense_search(vector, n, flt) if opt.dense else []
+        if opt.dense and opt.split:
+            dense = dense_parts(query, lambda v: store.dense_search(v, n, flt), self.embedder.embed_query, dense)[:n]
         q_idx, q_val = sparse.encode_query(query)
         lexical = store.sparse_search(q_idx, q_val, n, flt) if q_idx and opt.sparse else []
         # A pasted error names its type, but the answer is where it is raised: the type's own definition joins
@@ -454,16 +463,17 @@ class Retriever:
                 if fkey not in seen_files:
                     seen_files.add(fkey)
                     file_scores[fkey] = file_scores.get(fkey, 0.0) + weight / (RRF_K + len(seen_files))
+        penalty, report = role_penalties(query, ROLE_PENALTY, reports=opt.reports), is_report(query)
         ranked = []
         for key, score in scores.items():
             cid = best_part[key][1]
             payload = payloads[cid]
             kind = payload.kind
-            if opt.files:
+            if opt.files or (opt.report_files and report):
                 score += FILE_WEIGHT * file_scores.get((payload.repo, payload.path), 0.0)
             role = path_role(payload.path, kind)
             if opt.roles and role != "source" and role not in parts.wants:
-                score *= ROLE_PENALTY[role]
+                score *= penalty[role]
             elif kind in DOC_KINDS:
                 score *= DOC_PENALTY
             if kind == "module":

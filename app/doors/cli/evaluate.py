@@ -17,22 +17,31 @@ from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, out, se
 def eval_retrieval(
     repo: Annotated[list[str] | None, typer.Option("--repo", help="only this pinned repository (repeatable)")] = None,
     baselines: Annotated[bool, typer.Option(help="also run BM25 over files and plain llama-index")] = True,
+    llama_index: Annotated[bool, typer.Option("--llama-index/--no-llama-index", help="with the baselines, also "
+                                              "plain llama-index (it embeds every corpus once: minutes)")] = True,
     ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
     questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
                                                    "*.jsonl (default: the repository's eval/)")] = None,
+    realistic: Annotated[bool, typer.Option("--realistic", help="the realistic eval: real commit texts asked "
+                                            "against snapshots of git histories (eval/realistic/)")] = False,
+    split: Annotated[str, typer.Option("--split", help="realistic eval and --answers: heldout (the figures to "
+                                       "report), dev or all")] = "heldout",
+    bundles: Annotated[Path | None, typer.Option("--bundles", help="realistic eval: folder with the git "
+                                                 "bundles (default: ../shared/histories)")] = None,
     show_misses: Annotated[bool, typer.Option("--misses", help="list the questions each system misses at 5")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
     answers: Annotated[bool, typer.Option("--answers", help="measure answers (eval/answers/) instead of "
                                           "retrieval")] = False,
     systems: Annotated[str, typer.Option("--systems", help="with --answers: comma-separated, of sources, dayone, "
                                          "llama-index")] = "sources,dayone,llama-index",
-    split: Annotated[str, typer.Option("--split", help="with --answers: heldout (final figures), dev or all")
-                     ] = "heldout",
     limit: Annotated[int, typer.Option("--limit", help="with --answers: only the first N questions")] = 0,
     config: ConfigOpt = None,
 ) -> None:
-    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table. With
-    --answers, measure answers against plain llama-index RAG and sources without a model."""
+    """Measure retrieval on pinned real codebases against BM25 and llama-index; prints the table.
+
+    With --answers, measure answers against plain llama-index RAG and sources without a model. With --realistic,
+    `--repo` names snapshots (koa-d0f85438) or whole projects (koa)."""
+    from app.evaluation import realistic as rl
     from app.evaluation import retrieval_eval as ev
 
     def log(text: str) -> None:
@@ -44,7 +53,14 @@ def eval_retrieval(
 
     try:
         settings = settings_from(config)
-        qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
+        realistic = realistic or (questions is not None and (questions / "questions.jsonl").is_file())
+        if not realistic and (split != "heldout" or bundles is not None):
+            raise ev.EvalError("--split and --bundles apply to the realistic eval (or --answers): add --realistic")
+        if realistic:
+            qs, roots, spans = rl.prepare_realistic(settings, questions or rl.REALISTIC_DIR, split=split,
+                                                    repos=repo, bundles=bundles, log=log)
+        else:
+            qs, roots, spans = ev.prepare(settings, questions or ev.EVAL_DIR, repo, log)
         results = [ev.run_ours(settings, qs, spans)]
         if ablation:
             for name, options in ev._ablations().items():
@@ -52,7 +68,8 @@ def eval_retrieval(
         if baselines:
             corpora = {r: ev.indexed_files(settings, r, roots[r]) for r in sorted({q.repo for q in qs})}
             results.append(ev.run_bm25(qs, spans, corpora))
-            results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
+            if llama_index:
+                results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
     except (*USER_ERRORS, ev.EvalError) as exc:
         raise fail(str(exc)) from None
     rows = ev.table(results, qs)
