@@ -167,8 +167,8 @@ def deployment(tmp_path_factory):
     data = root / "data"
     data.mkdir()
     os.chown(data, UID, UID)
-    repo = make_repo(root / "shop", {str(p.relative_to(EXAMPLE_SHOP)): p.read_text()
-                                     for p in EXAMPLE_SHOP.rglob("*") if p.is_file()})
+    repo = make_repo(root / "shop", {str(p.relative_to(EXAMPLE_SHOP)): p.read_bytes()
+                                     for p in EXAMPLE_SHOP.rglob("*") if p.is_file() and "__pycache__" not in p.parts})
     for path in [root, repo, *repo.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o005 | (0o010 if path.is_dir() else 0))  # readable by uid 10001
     state = {"engine": engine, "data": data, "repo": repo, "root": root, "containers": []}

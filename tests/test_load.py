@@ -38,7 +38,7 @@ def test_concurrent_sessions_are_all_answered_in_arrival_order(server):
         jobs.append(client.submit(question, [], [], [], api_name="/chat", result_callbacks=[done(i)]))
         time.sleep(0.3)  # a clear arrival order
     results = [job.result(timeout=1200) for job in jobs]
-    for question, (history, _q, sources, _flags) in zip(QUESTIONS, results, strict=True):
+    for question, (history, _q, sources, _flags, _facts) in zip(QUESTIONS, results, strict=True):
         assert _text(history[0]["content"]) == question
         answer = _text(history[-1]["content"])
         assert answer and answer != "…"
