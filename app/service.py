@@ -398,7 +398,8 @@ class Service:
             answerer = self._answerer(index)
             with self._answers_one_at_a_time():
                 stream: AnswerStream = answerer.ask(question, repos=repos, languages=languages)
-                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                # The card is about the question as the user asked it, not the model's rewrite of a follow-up
+                card = self.facts(question, repos=repos)
                 yield card
                 yield from stream
                 answer = stream.answer
@@ -431,7 +432,8 @@ class Service:
         try:
             with self._answers_one_at_a_time():
                 stream = session.conversation.ask(question)
-                card = FactsBuilder(self.settings, index.reader, repos).card(question, stream.sources)
+                # The card is about the question as the user asked it, not the model's rewrite of a follow-up
+                card = self.facts(question, repos=repos)
                 yield ChatEvent("", facts=card)
                 text = ""
                 for piece in stream:
