@@ -27,6 +27,9 @@ _PATH = re.compile(rf"(?<![\w/.:-])(?:(?P<repo>[A-Za-z0-9][\w.-]*):)?(?P<path>(?
 _BACKTICKS = re.compile(r"`([^`\n]+)`")
 _CODE_HEAD = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#|->)[A-Za-z_$][\w$]*)*")
 _CODE_WORD = re.compile(r"(?<![\w.$/`])[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*(?:\(\))?")
+# "PaymentError" in prose: a type's name, or a product's ("GitHub", "PostgreSQL"). It only links to a source that
+# defines it and is never flagged, so a brand name costs nothing.
+_PASCAL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+$")
 _TYPE_KINDS = {"class", "struct", "interface", "trait", "enum", "type", "protocol", "object", "module_type"}
 _COMMON = {
     "none", "true", "false", "null", "nil", "undefined", "self", "this", "cls", "super", "str", "int", "float",
@@ -70,6 +73,10 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     marks: list[tuple[int, int, str]] = []
     mentioned: list[tuple[int, str, str, list[int]]] = []  # position, text, kind, sources it refers to
     for start, end, text, kind in _mentions(raw, occupied):
+        if kind == "name":
+            if found := _referred(text, "symbol", shown):
+                mentioned.append((start, text, "symbol", found))
+            continue
         reason = index.path_problem(text) if kind == "path" else index.symbol_problem(text)
         if reason:
             if not any(f.text == text and f.kind == kind for f in flags):
@@ -253,6 +260,8 @@ def _mentions(raw: str, occupied: list[tuple[int, int]]) -> Iterator[tuple[int, 
         )
         if code_like:
             yield m.start(), m.end(), bare, "symbol"
+        elif _PASCAL.match(bare):
+            yield m.start(), m.end(), bare, "name"
 
 
 class IndexNames:

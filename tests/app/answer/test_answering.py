@@ -98,7 +98,7 @@ def test_a_follow_up_is_condensed_and_keeps_the_earlier_sources(answerer, shop):
     # The follow-up's prompt extends the first one: same numbered sources first, then any new ones.
     assert [s.location for s in follow.sources[: len(first.sources)]] == [s.location for s in first.sources]
     assert_real_locations(follow, shop[1])
-    assert {"api/orders.py", "api/payments.py"} & {c.path for c in follow.citations}
+    assert {"api/orders.py", "api/payments.py"} & {c.path for c in follow.citations}, follow.raw_text
 
 
 def test_nothing_relevant_is_said_without_calling_the_model(tmp_path, embedder, monkeypatch):
@@ -159,6 +159,22 @@ def test_sources_fit_the_token_budget_of_a_small_context(shop, embedder):
     finally:
         small.close()
     assert check_gguf_file(packaged_model_file()).context_length >= TEST_N_CTX
+
+
+def test_a_type_named_in_prose_cites_its_definition_and_a_brand_name_is_left_alone(shop, embedder):
+    # The 0.5B model often writes "the payment gateway returns a PaymentError." with no number: the sentence
+    # names a class that a source defines, so it cites that source. "GitHub" names nothing here: no flag, no cite.
+    settings, reader = shop
+    conversation = Answerer(reader, embedder, shared_chat_model(), settings).conversation()
+    nodes = conversation.retriever.retrieve("what happens when the card is declined?")
+    _messages, sources, _ = conversation._build_prompt("what happens when the card is declined?", nodes)
+    error = next(s for s in sources if s.symbol.endswith("PaymentError"))
+    raw = "The card is declined when the gateway returns a PaymentError. The code is hosted on GitHub."
+    answer = check_answer("q", "q", raw, sources, reader)
+    assert answer.citations == [error]
+    assert answer.text == "The card is declined when the gateway returns a PaymentError [1]. The code is hosted " \
+                          "on GitHub."
+    assert answer.flagged == []
 
 
 def test_validator_flags_invented_names_and_maps_citations(shop, embedder):
