@@ -35,6 +35,9 @@ class LLMSettings(BaseModel):
     model_path: str = ""
     # Context window in tokens (capped at the model's own); the sources' token budget is computed from it.
     n_ctx: int = Field(default=4096, ge=512)
+    # A LoRA adapter (GGUF) for the llama.cpp model, e.g. one `dayone tune answerer` wrote under
+    # $DAYONE_HOME/models/; empty: none. It must have been trained for this model (same architecture and shapes).
+    lora_path: str = ""
     # CPU threads for generation; 0 = half the cores (with other work sharing the CPU, more threads gained
     # nothing in our measurements; see docs/answering.md).
     n_threads: int = Field(default=0, ge=0)

@@ -9,6 +9,7 @@ fields with `__`, e.g. `DAYONE_INDEX__MAX_FILE_BYTES=2000000`). Nothing else in 
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -78,6 +79,7 @@ class IndexSettings(BaseModel):
 
 
 _toml_data: dict[str, Any] = {}
+_toml_lock = threading.Lock()
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -182,12 +184,17 @@ def load_settings(config_file: str | Path | None = None, *, settings_cls: type[S
                 repo["path"] = str(p if p.is_absolute() else (path.parent / p).resolve())
         data["config"] = str(path)
     global _toml_data
-    _toml_data = data
-    try:
-        return settings_cls(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        source = f"{path}: " if path else ""
-        raise ConfigError(f"{source}{where}: {first['msg']} (and {exc.error_count() - 1} more)"
-                          if exc.error_count() > 1 else f"{source}{where}: {first['msg']}") from None
+    # The file's content is seen only by this construction: a settings object built later without
+    # load_settings (or a reload that failed) must not inherit it.
+    with _toml_lock:
+        _toml_data = data
+        try:
+            return settings_cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "settings"
+            source = f"{path}: " if path else ""
+            raise ConfigError(f"{source}{where}: {first['msg']} (and {exc.error_count() - 1} more)"
+                              if exc.error_count() > 1 else f"{source}{where}: {first['msg']}") from None
+        finally:
+            _toml_data = {}

@@ -27,7 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.answer.modelfiles import ModelFileError, check_gguf_file, resolve_model_path
+from app.answer.modelfiles import (
+    ModelFileError,
+    check_adapter_file,
+    check_gguf_file,
+    resolve_adapter_path,
+    resolve_model_path,
+)
 from app.settings import LLMSettings, Settings
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
@@ -96,8 +102,10 @@ def default_threads() -> int:
 
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, n_ctx: int = 4096, n_threads: int = 0, n_gpu_layers: int = -1,
-                 seed: int = 42, verbose: bool = False):
+                 seed: int = 42, verbose: bool = False, lora_path: Path | None = None):
         info = check_gguf_file(path)
+        if lora_path is not None:
+            check_adapter_file(lora_path, info)
         if not info.chat_template:
             raise ModelFileError(f"{path} has no chat template (tokenizer.chat_template): it is a base model; "
                                  f"dayone needs an instruct/chat GGUF")
@@ -112,14 +120,16 @@ class LlamaCppModel(ChatModel):
         self.n_threads = n_threads or default_threads()
         self.seed = seed
         self.path = path
-        self.name = str(info.metadata.get("general.name") or path.stem)
+        self.name = str(info.metadata.get("general.name") or path.stem) + (f" + {lora_path.parent.name}"
+                                                                            if lora_path else "")
+        self.lora_path = lora_path
         trained = info.context_length or n_ctx
         started = time.perf_counter()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=min(n_ctx, trained), n_threads=self.n_threads,
                 n_threads_batch=max(self.n_threads, default_threads()), n_gpu_layers=self.n_gpu_layers,
-                seed=seed, verbose=verbose,
+                seed=seed, verbose=verbose, lora_path=str(lora_path) if lora_path else None,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {path}: {' '.join(str(exc).split())}") from None
@@ -318,11 +328,12 @@ def load_chat_model(settings: Settings) -> ChatModel:
                                                      api_key=llm.openai_api_key, n_ctx=llm.n_ctx)
             return _loaded[key]
     path = resolve_model_path(llm.model_path, settings.home)
-    key = ("llama-cpp", str(path.resolve()), llm.n_ctx, llm.n_threads, llm.n_gpu_layers)
+    lora = resolve_adapter_path(llm.lora_path, settings.home) if llm.lora_path else None
+    key = ("llama-cpp", str(path.resolve()), llm.n_ctx, llm.n_threads, llm.n_gpu_layers, str(lora or ""))
     with _loading:
         if key not in _loaded:
             _loaded[key] = LlamaCppModel(path, n_ctx=llm.n_ctx, n_threads=llm.n_threads,
-                                         n_gpu_layers=llm.n_gpu_layers)
+                                         n_gpu_layers=llm.n_gpu_layers, lora_path=lora)
         return _loaded[key]
 
 

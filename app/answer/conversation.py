@@ -39,15 +39,14 @@ from app.answer.citations import check_answer, strip_citations
 from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
 from app.answer.prompts import (
-    ANSWER_RULES,
     EXAMPLE_TURN,
-    HOW_RULES,
     MIN_SOURCE_TOKENS,
     MIN_TERM_COVERAGE,
     NO_CONTEXT_ANSWER,
     RELAXED_SIMILARITY,
     SAFETY_MARGIN,
     SYSTEM_PROMPT,
+    question_block,
 )
 from app.answer.results import Answer, AnswerStream, Source
 from app.search.retriever import Retriever
@@ -193,7 +192,7 @@ class Conversation:
         model = self.model
         budget = model.context_size - self.llm_settings.max_answer_tokens - SAFETY_MARGIN
         head: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *EXAMPLE_TURN]
-        tail = _question_block(question, how)
+        tail = question_block(question, how)
         if self.turns and self._continuing:
             history: list[Message] = []
             for turn in self.turns:
@@ -226,10 +225,6 @@ class Conversation:
 def _key(node: NodeWithScore) -> tuple:
     m = node.node.metadata
     return (m["repo"], m["path"], m["start_line"], m["end_line"])
-
-
-def _question_block(question: str, how: bool = False) -> str:
-    return f"Question: {question}\n{HOW_RULES if how else ANSWER_RULES}"
 
 
 def _blocks(sources: list[Source]) -> str:

@@ -131,6 +131,33 @@ def check_gguf_file(path: Path) -> GGUFInfo:
     return info
 
 
+def resolve_adapter_path(lora_path: str, home: Path) -> Path:
+    """The LoRA adapter to load: a path, or the name of a folder `dayone tune answerer` wrote under
+    $DAYONE_HOME/models/ (its adapter.gguf)."""
+    path = Path(lora_path).expanduser()
+    if not path.exists() and (home / "models" / lora_path).exists():
+        path = home / "models" / lora_path
+    if path.is_dir():
+        path = path / "adapter.gguf"
+    if not path.is_file():
+        raise ModelFileError(f"LoRA adapter not found: {path} (set llm.lora_path to an adapter .gguf, to a folder "
+                             f"`dayone tune answerer` wrote under {home / 'models'}, or leave it empty)")
+    return path
+
+
+def check_adapter_file(path: Path, base: GGUFInfo) -> GGUFInfo:
+    """Raise ModelFileError unless `path` is a LoRA adapter GGUF made for the base model's architecture: llama.cpp
+    would otherwise fail with a message about tensor shapes, or apply nothing."""
+    info = check_gguf_file(path)
+    if info.metadata.get("general.type") != "adapter" or info.metadata.get("adapter.type") != "lora":
+        raise ModelFileError(f"{path} is not a LoRA adapter GGUF (general.type={info.metadata.get('general.type')!r})"
+                             "; set llm.lora_path to an adapter, llm.model_path to a model")
+    if info.architecture != base.architecture:
+        raise ModelFileError(f"LoRA adapter {path} is for a {info.architecture!r} model, but the model is "
+                             f"{base.architecture!r}; train one for this model with `dayone tune answerer`")
+    return info
+
+
 # -- packaged models -------------------------------------------------------------------------------------------
 
 def part_files(model: PackagedModel) -> list[tuple[Path, int | None]]:

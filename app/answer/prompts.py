@@ -23,6 +23,13 @@ HOW_RULES = (
     "that order, one short sentence per step, naming the function or method that does each step and citing its "
     "source by its number, like [2]. If the sources do not answer the question, say so."
 )
+
+
+def question_block(question: str, how: bool = False) -> str:
+    """The end of a turn's user message: the question and the rules the answer must follow."""
+    return f"Question: {question}\n{HOW_RULES if how else ANSWER_RULES}"
+
+
 EXAMPLE_TURN: list[dict[str, str]] = [
     {"role": "user", "content": (
         "Sources:\n\nSource [1]: function load_config in app/config.py, lines 3-9\n```python\n"

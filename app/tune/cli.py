@@ -130,18 +130,31 @@ def evaluation_table(card: dict) -> Table:
 
 @tune_app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: ConfigOpt = None) -> None:
-    """Which embedder the index uses, and every tuned model: trained on what, when, and how it scored."""
+    """Which embedder the index uses, and every tuned model: trained on what, when, and how it scored; and the
+    answering model's LoRA adapters, with the one [llm] lora_path turns on."""
+    from app.tune.answerer import adapters
     from app.tune.ops import active_name, tuned_models
 
     try:
         settings = _settings(config)
         models = tuned_models(settings)
         active = active_name(settings)
+        loras = adapters(settings)
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
+    lora_on = settings.llm.lora_path
     if as_json:
-        sys.stdout.write(json.dumps({"active": active, "models": [c for _, c in models]}, indent=1) + "\n")
+        sys.stdout.write(json.dumps({"active": active, "models": [c for _, c in models], "lora_path": lora_on,
+                                     "adapters": [c for _, c in loras]}, indent=1) + "\n")
         return
+    for path, card in loras:
+        on = lora_on in (path.name, str(path), str(path / "adapter.gguf"))
+        tr = card.get("training", {})
+        out.print(f"{'*' if on else ' '} adapter {path.name}  created {card.get('created', '?')}  on "
+                  f"{', '.join(card.get('repos', []))}: {tr.get('steps', '?')} steps, loss "
+                  f"{tr.get('first_loss', 0):.3f} -> {tr.get('last_loss', 0):.3f}"
+                  + ("" if on else "  (off: [llm] lora_path names another or none)"),
+                  highlight=False)
     override = settings.embedding.model_path
     out.print(f"active embedder: {active}" + (f" (overridden by embedding.model_path = {override})" if override
                                              else ""), highlight=False)
@@ -207,3 +220,41 @@ def pairs(
         for h in m.heldout:
             fh.write(json.dumps({"kind": "heldout", **h.__dict__}) + "\n")
     err.print(json.dumps(m.summary()), highlight=False, markup=False)
+
+
+@tune_app.command()
+def answerer(
+    repo: Annotated[list[str] | None, typer.Option("--repo", "-r", help="indexed repository to learn from "
+                                                   "(repeatable; default: [tune] repos, else all indexed)")] = None,
+    examples: Annotated[int, typer.Option("--examples", help="training examples (one step each per epoch)",
+                                          min=8)] = 200,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=20)] = 1,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank", min=1, max=256)] = 8,
+    layers: Annotated[int, typer.Option("--layers", help="adapt the top N layers (0: all)", min=0)] = 8,
+    learning_rate: Annotated[float, typer.Option("--lr", help="peak learning rate")] = 2e-4,
+    as_json: Annotated[bool, typer.Option("--json", help="print the adapter's card as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a LoRA adapter for the answering model on examples built from the index (where-is from the symbol
+    table, what-for from docstrings, in dayone's cited format); off until [llm] lora_path names it."""
+    from app.answer.modelfiles import ModelFileError
+    from app.tune.answerer import tune_answerer
+    from app.tune.lora import LoraConfig
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if step == 1 or step == total or step % max(1, total // 20) == 0:
+            err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
+
+    cfg = LoraConfig(rank=rank, alpha=2.0 * rank, layers=layers, learning_rate=learning_rate, epochs=epochs)
+    try:
+        report = tune_answerer(_settings(config), repo or None, examples=examples, cfg=cfg,
+                               log=lambda t: err.print(t, highlight=False, markup=False), progress=progress)
+    except (*_user_errors(), ModelFileError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report.card, indent=1) + "\n")
+    training = report.card["training"]
+    err.print(f"wrote {report.folder / 'adapter.gguf'} ({report.card['adapted_matrices']} matrices; loss "
+              f"{training['first_loss']:.3f} -> {training['last_loss']:.3f} in {training['seconds']:.0f} s); turn it "
+              f"on with [llm] lora_path = \"{report.folder.name}\" (or DAYONE_LLM__LORA_PATH), off by emptying it",
+              highlight=False, markup=False)

@@ -385,3 +385,7 @@ def test_a_repository_added_to_dayone_toml_is_indexed_without_a_restart(tmp_path
     result = sched.run_now()
     assert [r.name for r in result.repos] == ["a", "b"]  # the known repositories still get their night
     assert any(ln.startswith("reindex: ") and "using the repositories read at start-up" in ln for ln in lines)
+    # The failed reread leaves nothing behind: settings built afterwards do not inherit the broken file.
+    from app.settings import Settings
+
+    assert Settings(home=tmp_path / "other").repos == []
