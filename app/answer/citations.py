@@ -11,9 +11,6 @@ from app.answer.relations import false_claims
 from app.answer.results import Answer, Flag, Source
 from indexer.reader import IndexReader
 
-# Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
-# an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
-
 _CITATION = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*(?:,|;|-|–|and)\s*(?:sources?\s*)?\d+)*)\s*\]", re.I)
 _LOCATION = re.compile(r"\[?`?(?:(?P<repo>[A-Za-z0-9][\w.-]*):)?(?P<path>[\w./-]+\.[A-Za-z0-9]+):L?(?P<start>\d+)"
                        r"(?:\s*-\s*L?(?P<end>\d+))?`?\]?")

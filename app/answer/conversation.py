@@ -54,8 +54,6 @@ from app.settings import Settings
 from indexer.embedding.dense import Embedder
 from indexer.reader import IndexReader
 
-# Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
-# an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
 
 @dataclass
 class Turn:

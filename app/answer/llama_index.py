@@ -26,9 +26,6 @@ from app.search.retriever import Retriever, SearchHit, query_identifiers
 from indexer.embedding import sparse
 from indexer.store import SearchFilter
 
-# Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
-# an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
-
 # -- llama-index views of our retriever and model ---------------------------------------------------------------
 
 

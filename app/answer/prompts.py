@@ -5,7 +5,6 @@ from __future__ import annotations
 
 # Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
 # an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
-
 # looks like "[1] repo:path:L1-L9"; "Source [1]: method Class.name in path, lines 1-9" it does not copy.
 SYSTEM_PROMPT = (
     "You are dayone, an assistant that explains a codebase to an engineer who is new to it. You answer from "

@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# Measured with Qwen2.5-Coder-0.5B: it cites [n] reliably only after one worked example (a short exchange about
-# an unrelated codebase, placed before the real question), and copies a source header verbatim when the header
-
 # -- the result ---------------------------------------------------------------------------------------------------
 
 
