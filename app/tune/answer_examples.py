@@ -6,12 +6,12 @@ dayone's cited format. The facts in an answer come from the index (where a defin
 the tree-sitter chunker stored them, secrets already redacted) and from the definition's own docstring, so the
 adapter learns the format and to pick the right source among near neighbours, never facts not in the sources:
 
-- where (by name): "Where is `Signer.unsign` defined?" -> "`Signer.unsign` is the method in src/x/signer.py,
-  lines 10-40 [2]."
-- where (by behaviour): "Where is the code that verifies the signature for the given value?" -> "The method
-  `Signer.verify_signature` in src/x/signer.py does this [3]: \"Verifies the signature for the given value.\""
-- what for: "What is `Signer.unsign` for?" -> "`Signer.unsign` (method in src/x/signer.py) unsigns the given
-  string [1]." (the docstring's first sentence).
+- where (by name): "Where is `URLSafeTimedSerializer` defined?" -> "`URLSafeTimedSerializer` is the class in
+  src/itsdangerous/url_safe.py, lines 79-83 [1]."
+- where (by behaviour): "Where is the code that writes re-indented text into the buffer?" -> "The method
+  `HelpFormatter.write_text` in src/click/formatting.py does this [2]: \"Writes re-indented text into the buffer.\""
+- what for: "What is `Choice` for?" -> "`Choice` (class in src/click/types.py): The choice type allows a value to
+  be checked against a fixed set of supported values [3]." (the docstring's first sentence).
 
 The sources are the target and up to two other definitions of the same file or directory (the hard case), in
 random order, cut to MAX_SOURCE_LINES like the chat cuts a long source.
