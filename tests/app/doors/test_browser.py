@@ -161,9 +161,11 @@ def test_the_facts_card_shows_before_the_first_model_token_and_first_day_questio
     page.locator("#ask").click()
     card_at = token_at = None
     started = time.time()
-    while time.time() - started < 240 and not page.locator(
+    # The earlier turn's card is still on screen when Ask is clicked: only this question's card counts. A busy CI
+    # machine can take minutes to the first token of a 0.5B model, hence the generous limit.
+    while time.time() - started < 480 and not page.locator(
             f"#sources [data-turn='{turn}'][data-answered='yes']").count():
-        if card_at is None and page.locator("#facts .dayone-fact").count():
+        if card_at is None and "OrderService.pay" in (page.locator("#facts").inner_text() or ""):
             card_at = time.time() - started
         bots = page.locator("#chat .message.bot")
         if token_at is None and bots.count() >= turn and bots.last.inner_text().strip() not in ("", "…"):
