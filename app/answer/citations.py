@@ -284,6 +284,9 @@ class IndexNames:
         candidates = {repo: repos[repo]} if repo in repos else repos
         if repo and repo not in repos:
             return f"no indexed repository is named {repo!r}"
+        head, _, rest = path.partition("/")
+        if not repo and head in repos and rest and rest in repos[head]:
+            return None  # "click/src/click/core.py": the repository's name written as a folder (larger models do)
         for files in candidates.values():
             if path in files or any(f.endswith("/" + path) for f in files):
                 return None

@@ -18,7 +18,7 @@ from app.answer.flow import is_how_question
 from app.answer.llama_index import IndexRetriever
 from app.answer.modelfiles import check_gguf_file
 from app.answer.prompts import NO_CONTEXT_ANSWER, NOT_INDEXED
-from app.answer.results import Answer
+from app.answer.results import Answer, Flag
 from app.settings import load_settings
 from indexer.pipeline.run import Indexer
 from indexer.reader import IndexReader
@@ -175,6 +175,9 @@ def test_a_type_named_in_prose_cites_its_definition_and_a_brand_name_is_left_alo
     assert answer.text == "The card is declined when the gateway returns a PaymentError [1]. The code is hosted " \
                           "on GitHub."
     assert answer.flagged == []
+    # The repository's name written as a folder ("shop/api/orders.py", as the 1.5B model writes it) is a real file.
+    assert check_answer("q", "q", "See shop/api/orders.py and shop/api/nowhere.py.", sources, reader).flagged == [
+        Flag("shop/api/nowhere.py", "path", "no indexed file has this path")]
 
 
 def test_validator_flags_invented_names_and_maps_citations(shop, embedder):
