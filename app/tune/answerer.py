@@ -84,7 +84,8 @@ def tune_answerer(settings: Settings, repos: list[str] | None = None, *, example
         "base_model_bytes": base.stat().st_size, "repos": sorted({e.repo for e in mined}),
         "examples": dict(Counter(e.kind for e in mined)), "config": config_dict(cfg), "adapted_matrices": matrices,
         "training": {"steps": result.steps, "skipped_too_long": result.skipped, "first_loss": result.first_loss,
-                     "last_loss": result.last_loss, "seconds": round(result.seconds, 1)},
+                     "last_loss": result.last_loss, "seconds": round(result.seconds, 1),
+                     "device": result.device},
     }
     write_card(folder, card)
     _check_loads(base, folder / ADAPTER_FILE, settings)

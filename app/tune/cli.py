@@ -232,6 +232,7 @@ def answerer(
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank", min=1, max=256)] = 8,
     layers: Annotated[int, typer.Option("--layers", help="adapt the top N layers (0: all)", min=0)] = 8,
     learning_rate: Annotated[float, typer.Option("--lr", help="peak learning rate")] = 2e-4,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print the adapter's card as JSON")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -245,7 +246,8 @@ def answerer(
         if step == 1 or step == total or step % max(1, total // 20) == 0:
             err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
 
-    cfg = LoraConfig(rank=rank, alpha=2.0 * rank, layers=layers, learning_rate=learning_rate, epochs=epochs)
+    cfg = LoraConfig(rank=rank, alpha=2.0 * rank, layers=layers, learning_rate=learning_rate, epochs=epochs,
+                     device=device)
     try:
         report = tune_answerer(_settings(config), repo or None, examples=examples, cfg=cfg,
                                log=lambda t: err.print(t, highlight=False, markup=False), progress=progress)

@@ -41,6 +41,7 @@ class LoraConfig:
     max_tokens: int = 1024  # an example longer than this is skipped (its sources would be cut in the chat too)
     seed: int = 0
     threads: int = 0  # 0: all cores
+    device: str = "auto"  # auto: CUDA when torch sees a GPU, else the CPU
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainResult:
     last_loss: float
     seconds: float
     losses: list[float] = field(default_factory=list)
+    device: str = "cpu"
 
 
 def load_base(gguf_path: Path):  # noqa: ANN201 - (tokenizer, model); transformers is imported lazily
@@ -119,6 +121,11 @@ def _train(model, tokenizer, examples: list[AnswerExample], cfg: LoraConfig,  # 
     if not kept:
         raise TuneError(f"no training example fits {cfg.max_tokens} tokens")
     order = [i for _ in range(cfg.epochs) for i in random.Random(cfg.seed).sample(range(len(kept)), len(kept))]
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
+        raise TuneError(f"cannot train on device {cfg.device!r}: use auto or cpu"
+                        + ("" if device == "cuda" else ", or cuda on a machine whose torch sees a GPU"))
+    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     warm = max(1, len(order) // 10)
@@ -133,7 +140,7 @@ def _train(model, tokenizer, examples: list[AnswerExample], cfg: LoraConfig,  # 
     started = time.perf_counter()
     for step, i in enumerate(order, 1):
         ids, labels = kept[i]
-        out = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]))
+        out = model(input_ids=torch.tensor([ids], device=device), labels=torch.tensor([labels], device=device))
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -143,10 +150,12 @@ def _train(model, tokenizer, examples: list[AnswerExample], cfg: LoraConfig,  # 
         if progress:
             progress(step, len(order), losses[-1])
     model.eval()
+    model.to("cpu")  # the export reads the weights as numpy arrays
     head = losses[: max(1, len(losses) // 10)]
     tail = losses[-max(1, len(losses) // 10):]
     return TrainResult(steps=len(order), skipped=len(encoded) - len(kept), first_loss=sum(head) / len(head),
-                       last_loss=sum(tail) / len(tail), seconds=time.perf_counter() - started, losses=losses)
+                       last_loss=sum(tail) / len(tail), seconds=time.perf_counter() - started, losses=losses,
+                       device=device)
 
 
 def export_gguf(peft_model, path: Path, alpha: float) -> int:  # noqa: ANN001
@@ -168,7 +177,7 @@ def export_gguf(peft_model, path: Path, alpha: float) -> int:  # noqa: ANN001
         mapped = names.get_name(base)
         if mapped is None:
             raise TuneError(f"llama.cpp has no tensor for {base}")
-        pairs.setdefault(f"{mapped}.weight", {})[side] = tensor.detach().float().numpy().astype(np.float16)
+        pairs.setdefault(f"{mapped}.weight", {})[side] = tensor.detach().cpu().float().numpy().astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
