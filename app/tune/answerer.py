@@ -52,6 +52,8 @@ def tune_answerer(settings: Settings, repos: list[str] | None = None, *, example
     """Mine examples from the index, train the adapter on the configured GGUF model, write it and check that
     llama.cpp loads it with that model."""
     cfg = cfg or LoraConfig()
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise TuneError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
     if settings.llm.backend != "llama-cpp":
         raise TuneError("a LoRA adapter applies to the in-process llama.cpp model (llm.backend = 'llama-cpp'); a "
                         "model behind an OpenAI-compatible server is tuned where it runs")
