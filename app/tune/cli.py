@@ -131,7 +131,7 @@ def evaluation_table(card: dict) -> Table:
 @tune_app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: ConfigOpt = None) -> None:
     """Which embedder the index uses, and every tuned model: trained on what, when, and how it scored; and the
-    answering model's LoRA adapters, with the one [llm] lora_path turns on."""
+    answering model's LoRA adapters, with the one the llm.lora_path setting turns on."""
     from app.tune.answerer import adapters
     from app.tune.ops import active_name, tuned_models
 
@@ -154,7 +154,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: Con
                   f"{', '.join(card.get('repos', []))}: {tr.get('steps', '?')} steps, loss "
                   f"{tr.get('first_loss', 0):.3f} -> {tr.get('last_loss', 0):.3f}"
                   + ("" if on else "  (off: [llm] lora_path names another or none)"),
-                  highlight=False)
+                  highlight=False, markup=False)
     override = settings.embedding.model_path
     out.print(f"active embedder: {active}" + (f" (overridden by embedding.model_path = {override})" if override
                                              else ""), highlight=False)
@@ -237,7 +237,7 @@ def answerer(
     config: ConfigOpt = None,
 ) -> None:
     """Train a LoRA adapter for the answering model on examples built from the index (where-is from the symbol
-    table, what-for from docstrings, in dayone's cited format); off until [llm] lora_path names it."""
+    table, what-for from docstrings, in dayone's cited format); off until the llm.lora_path setting names it."""
     from app.answer.modelfiles import ModelFileError
     from app.tune.answerer import tune_answerer
     from app.tune.lora import LoraConfig
