@@ -13,6 +13,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from indexer.offline import enforce_offline
 
@@ -56,3 +65,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     else:
         sys.stderr.write(f"error: {message}\n")
     return typer.Exit(code)
+
+
+def progress_bars(*extra: ProgressColumn) -> Progress:
+    """The one look of every long job's bars on stderr (index, tune): what, how far, how long, how long left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)

@@ -9,18 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, settings_from
+from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, progress_bars, settings_from
 from app.service import Service
 from app.settings import Settings
 from indexer.settings import ConfigError, RepoConfig
@@ -30,11 +21,8 @@ from indexer.sources import repo_from_argument
 class _RichProgress:
     """Progress bars on stderr for the pipeline's files and chunks."""
 
-    def __init__(self, console: Console):
-        self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
-        )
+    def __init__(self) -> None:
+        self.bars = progress_bars()
         self.tasks: dict[str, int] = {}
 
     def start(self, key: str, description: str, total: int) -> None:
@@ -70,7 +58,7 @@ def index(
     try:
         settings = settings_from(config)
         repos = _select_repos(settings, targets or [], name, all_repos)
-        progress = _RichProgress(err)
+        progress = _RichProgress()
         # Retries (reindex.retries, backoff from reindex.backoff_s) only while a Qdrant server is unreachable.
         if err.is_terminal:
             with progress.bars:

@@ -1,4 +1,8 @@
-"""`dayone tune ...`: the typer sub-app (registered in app/cli.py as `app.add_typer(tune_app, name="tune")`)."""
+"""`dayone tune ...`: adapt the embedder and the answering model to the company's code (docs/tuning.md).
+
+A thin door over app/tune/: mining, training and evaluation live there; this module parses options, shows the
+training bar and prints the reports.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +12,50 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from app.doors.cli.common import USER_ERRORS, ConfigOpt, app, err, fail, out, progress_bars, settings_from
 from app.tune.mining import TuneError
 
 tune_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                        help="Adapt the embedder to your code and its history; prove it on held-out commits.")
-err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
-out = Console(soft_wrap=True)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="dayone.toml to read")]
-
-
-def _settings(config: Path | None):  # noqa: ANN202 - Settings, imported lazily like the main CLI
-    from app.settings import load_settings
-
-    return load_settings(config)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
-    return typer.Exit(code)
+app.add_typer(tune_app, name="tune")
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from app.evaluation.retrieval_eval import EvalError
-    from indexer.embedding.dense import EmbeddingError
-    from indexer.pipeline.generations import IndexBusy
-    from indexer.reader import NoIndex
-    from indexer.settings import ConfigError
-    from indexer.sources import SourceError
-    from indexer.store import StoreError
 
-    return (TuneError, ConfigError, EmbeddingError, EvalError, SourceError, StoreError, IndexBusy, NoIndex)
+    return (*USER_ERRORS, TuneError, EvalError)
+
+
+class _TrainingBar:
+    """A live bar with the loss in a terminal; in logs a plain line every 5% of the steps instead."""
+
+    def __init__(self) -> None:
+        from rich.progress import TextColumn
+
+        self.bars = progress_bars(TextColumn("loss {task.fields[loss]}"))
+        self.task: int | None = None
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if not err.is_terminal:
+            if step == 1 or step == total or step % max(1, total // 20) == 0:
+                err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
+            return
+        if self.task is None:
+            self.bars.start()
+            self.task = self.bars.add_task("training", total=total, loss="-")
+        self.bars.update(self.task, completed=step, loss=f"{loss:.3f}")
+        if step == total:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bars.stop()
+
+
+def _log(text: str) -> None:
+    err.print(text, highlight=False, markup=False)
 
 
 @tune_app.command()
@@ -59,45 +73,16 @@ def embedder(
     config: ConfigOpt = None,
 ) -> None:
     """Mine pairs from history and code, fine-tune the embedder, and evaluate it against the base model."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from app.tune.ops import tune_embedder
 
-    bars = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err)
-    task = None
-
-    def progress(step: int, total: int, loss: float) -> None:
-        nonlocal task
-        if not err.is_terminal:  # logs: a plain line every 5% instead of a live bar
-            if step == 1 or step == total or step % max(1, total // 20) == 0:
-                err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
-            return
-        if task is None:
-            bars.start()
-            task = bars.add_task("training", total=total, loss="-")
-        bars.update(task, completed=step, loss=f"{loss:.3f}")
-        if step == total:
-            bars.stop()
-
-    def log(text: str) -> None:
-        err.print(text, highlight=False, markup=False)
-
+    bar = _TrainingBar()
     try:
-        report = tune_embedder(_settings(config), repo or None, control=control, cutoff=cutoff, force=force,
-                               switch=not no_switch, device=device, log=log, progress=progress)
+        report = tune_embedder(settings_from(config), repo or None, control=control, cutoff=cutoff, force=force,
+                               switch=not no_switch, device=device, log=_log, progress=bar)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
-        if task is not None:
-            bars.stop()
+        bar.stop()
     if as_json:
         sys.stdout.write(json.dumps(report.card, indent=1, default=str) + "\n")
     else:
@@ -136,12 +121,12 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False, config: Con
     from app.tune.ops import active_name, tuned_models
 
     try:
-        settings = _settings(config)
+        settings = settings_from(config)
         models = tuned_models(settings)
         active = active_name(settings)
         loras = adapters(settings)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     lora_on = settings.llm.lora_path
     if as_json:
         sys.stdout.write(json.dumps({"active": active, "models": [c for _, c in models], "lora_path": lora_on,
@@ -185,10 +170,10 @@ def use(
     from app.tune.ops import use_model
 
     try:
-        settings = _settings(config)
+        settings = settings_from(config)
         use_model(settings, name, force=force)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if settings.embedding.model_path:
         err.print(f"note: embedding.model_path = {settings.embedding.model_path} is set and wins over this choice",
                   highlight=False, markup=False)
@@ -208,12 +193,12 @@ def pairs(
     from app.tune.pairs import mine_repo, pair_dicts
 
     try:
-        settings = _settings(config)
+        settings = settings_from(config)
         cfg = pick_repos(settings, [repo])[0]
         m = mine_repo(repo, repo_dir(settings, cfg), holdout=settings.tune.holdout, cutoff=cutoff,
                       max_snapshot_pairs=settings.tune.max_snapshot_pairs)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     with output.open("w") as fh:
         for d in pair_dicts(m.pairs):
             fh.write(json.dumps(d) + "\n")
@@ -242,17 +227,17 @@ def answerer(
     from app.tune.answerer import tune_answerer
     from app.tune.lora import LoraConfig
 
-    def progress(step: int, total: int, loss: float) -> None:
-        if step == 1 or step == total or step % max(1, total // 20) == 0:
-            err.print(f"training step {step}/{total}, loss {loss:.3f}", highlight=False, markup=False)
-
     cfg = LoraConfig(rank=rank, alpha=2.0 * rank, layers=layers, learning_rate=learning_rate, epochs=epochs,
                      device=device)
     try:
-        report = tune_answerer(_settings(config), repo or None, examples=examples, cfg=cfg,
-                               log=lambda t: err.print(t, highlight=False, markup=False), progress=progress)
+        bar = _TrainingBar()
+        try:
+            report = tune_answerer(settings_from(config), repo or None, examples=examples, cfg=cfg, log=_log,
+                                   progress=bar)
+        finally:
+            bar.stop()
     except (*_user_errors(), ModelFileError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         sys.stdout.write(json.dumps(report.card, indent=1) + "\n")
     training = report.card["training"]
