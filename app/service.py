@@ -24,6 +24,7 @@ from app.answer.facts import FactsBuilder, FactsCard
 from app.answer.prompts import NO_CONTEXT_ANSWER
 from app.answer.results import Answer, AnswerStream, Source
 from app.feedback import FeedbackStore
+from app.search.rerank import Reranker, rerank_active
 from app.search.retriever import Retriever, SearchHit
 from app.settings import Settings
 from indexer.embedding.dense import Embedder, embedder_for
@@ -145,6 +146,7 @@ class Service:
         self._no_index = NO_INDEX_MESSAGE  # why there is none, as the reader said it
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._first_day: dict[tuple[str, str], list[str]] = {}  # (generation, repo) -> its first-day questions
+        self._rerank: Reranker | None | bool = None  # decided on first use: False when search.rerank is off here
 
     # -- parts, opened on first use ----------------------------------------------------------------------------
     @property
@@ -161,6 +163,14 @@ class Service:
             if self._model is None:
                 self._model = load_chat_model(self.settings)
             return self._model
+
+    def reranker(self) -> Reranker | None:
+        """The model's rerank of search results when `search.rerank` asks for it here (app/search/rerank.py);
+        deciding "auto" imports llama.cpp but loads no model, and the model loads at the first rerank."""
+        if self._rerank is None:
+            active = rerank_active(self.settings)
+            self._rerank = Reranker(lambda: self.model, files=self.settings.search.rerank_files) if active else False
+        return self._rerank or None
 
     def _answers_one_at_a_time(self) -> threading.Lock | contextlib.nullcontext:
         # llama.cpp in-process is not re-entrant: one answer at a time. A model server takes many at once.
@@ -206,7 +216,8 @@ class Service:
         from app.answer.conversation import Answerer
 
         if index.answerer is None:
-            index.answerer = Answerer(index.reader, self.embedder, self.model, self.settings)
+            index.answerer = Answerer(index.reader, self.embedder, self.model, self.settings,
+                                      reranker=self.reranker())
         return index.answerer
 
     def refresh(self) -> None:
@@ -271,14 +282,18 @@ class Service:
 
     # -- search ----------------------------------------------------------------------------------------------
     def search(self, query: str, *, repos: list[str] | None = None, languages: list[str] | None = None,
-               k: int | None = None) -> list[SearchHit]:
-        """Ranked chunks without the model: the fast path for "where is X?" (`repos` already scoped)."""
+               k: int | None = None, rerank: bool = True) -> list[SearchHit]:
+        """Ranked chunks: the fast path for "where is X?" (`repos` already scoped). The model takes part only
+        when `search.rerank` is on here, and then only reorders what the search found within `repos`."""
         query = query.strip()[:MAX_QUESTION_CHARS]  # line breaks stay: traceback frames are read line by line
         if not query or (repos is not None and not repos):
             return []
         with self._using() as index:
             if index is None:
                 return []
+            reranker = self.reranker() if rerank else None
+            if reranker is not None:
+                return reranker.search(index.retriever, query, k=k, repos=repos, languages=languages or None)
             return index.retriever.search(query, k=k, repos=repos, languages=languages or None)
 
     def symbol(self, name: str, *, repos: list[str] | None = None, max_references: int = 50) -> dict[str, Any]:
@@ -307,8 +322,8 @@ class Service:
         question = " ".join(question.split())[:MAX_QUESTION_CHARS]
         if repos is not None and not repos:
             return FactsCard([])
-        if hits is None:
-            hits = self.search(question, repos=repos, k=self.settings.llm.max_sources)
+        if hits is None:  # the search's own order: the card comes before the answer, without a second model call
+            hits = self.search(question, repos=repos, k=self.settings.llm.max_sources, rerank=False)
         with self._using() as index:
             if index is None:
                 return FactsCard([])

@@ -22,6 +22,11 @@ class SearchSettings(BaseModel):
     k: int = Field(default=10, ge=1, le=200)
     max_hits_per_file: int = Field(default=2, ge=1)
     candidates: int = Field(default=60, ge=10)
+    # The chat model reorders the first `rerank_files` files of each search (app/search/rerank.py): "auto" does
+    # it only where llama.cpp offloads to a GPU, since on a CPU it costs seconds per question
+    # (docs/retrieval.md, "Rerank with the local model").
+    rerank: Literal["off", "auto", "on"] = "auto"
+    rerank_files: int = Field(default=10, ge=2, le=30)
 
 
 class LLMSettings(BaseModel):

@@ -100,6 +100,16 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def llama_gpu() -> bool:
+    """Whether this llama.cpp build can offload layers to a GPU that is present (CUDA/Metal); False without
+    llama-cpp-python. `LlamaCppModel` places its layers by it, and `search.rerank = "auto"` follows it."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, n_ctx: int = 4096, n_threads: int = 0, n_gpu_layers: int = -1,
                  seed: int = 42, verbose: bool = False, lora_path: Path | None = None):
@@ -115,7 +125,7 @@ class LlamaCppModel(ChatModel):
             import llama_cpp
         except ImportError as exc:
             raise ModelError(f"llama-cpp-python is not installed ({exc}); run scripts/install.sh") from None
-        self.gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        self.gpu = llama_gpu()
         self.n_gpu_layers = (-1 if n_gpu_layers < 0 else n_gpu_layers) if self.gpu else 0
         self.n_threads = n_threads or default_threads()
         self.seed = seed
@@ -338,4 +348,4 @@ def load_chat_model(settings: Settings) -> ChatModel:
 
 
 __all__ = ["ChatModel", "GenerationStats", "LlamaCppModel", "Message", "ModelError", "ModelFileError",
-           "OpenAICompatibleModel", "default_threads", "load_chat_model"]
+           "OpenAICompatibleModel", "default_threads", "llama_gpu", "load_chat_model"]

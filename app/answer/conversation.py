@@ -49,6 +49,7 @@ from app.answer.prompts import (
     question_block,
 )
 from app.answer.results import Answer, AnswerStream, Source
+from app.search.rerank import Reranker
 from app.search.retriever import Retriever
 from app.settings import Settings
 from indexer.embedding.dense import Embedder
@@ -85,11 +86,13 @@ class LastQueryEmbedder(Embedder):
 class Answerer:
     """Answers questions from the index with a chat model; one instance serves many questions."""
 
-    def __init__(self, reader: IndexReader, embedder: Embedder, model: ChatModel, settings: Settings):
+    def __init__(self, reader: IndexReader, embedder: Embedder, model: ChatModel, settings: Settings, *,
+                 reranker: Reranker | None = None):
         self.reader = reader
         self.model = model
         self.settings = settings
         self.retriever = Retriever(reader, LastQueryEmbedder(embedder), settings.search)
+        self.reranker = reranker  # the model's rerank of the sources' search (search.rerank), when on
 
     def ask(self, question: str, *, repos: list[str] | None = None,
             languages: list[str] | None = None) -> AnswerStream:
@@ -109,7 +112,7 @@ class Conversation:
         self.model = answerer.model
         self.llm_settings = answerer.settings.llm
         self.retriever = IndexRetriever(answerer.retriever, k=self.llm_settings.max_sources, repos=repos,
-                                        languages=languages)
+                                        languages=languages, reranker=answerer.reranker)
         self.condenser = DayoneLLM(self.model, max_tokens=64)
         self.multi_repo = len(answerer.reader.manifest.repos()) > 1
         self.turns: list[Turn] = []

@@ -22,6 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
 from app.answer.chat_model import ChatModel, Message
+from app.search.rerank import Reranker
 from app.search.retriever import Retriever, SearchHit, query_identifiers
 from indexer.embedding import sparse
 from indexer.store import SearchFilter
@@ -39,19 +40,24 @@ class IndexRetriever(BaseRetriever):
     """
 
     def __init__(self, retriever: Retriever, *, k: int = 6, repos: list[str] | None = None,
-                 languages: list[str] | None = None, follow_calls: bool = True):
+                 languages: list[str] | None = None, follow_calls: bool = True, reranker: Reranker | None = None):
         super().__init__()
         self._retriever = retriever
         self._k = k
         self._repos = list(repos) if repos is not None else None  # [] (no access) must not widen to all
         self._languages = languages or None
         self._follow = follow_calls  # "how" questions: add the callees that hold the flow (app/answer/flow.py)
+        self._reranker = reranker  # the model reorders the search's top files first (search.rerank)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         from app.answer.flow import follow_flow, is_how_question
 
         query = query_bundle.query_str
-        hits = self._retriever.search(query, k=self._k, repos=self._repos, languages=self._languages)
+        if self._reranker is not None:
+            hits = self._reranker.search(self._retriever, query, k=self._k, repos=self._repos,
+                                         languages=self._languages)
+        else:
+            hits = self._retriever.search(query, k=self._k, repos=self._repos, languages=self._languages)
         similarity = self._best_similarity(query)
         defined = self._names_defined(query)
         texts = [self._full_text(hit) for hit in hits]
