@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import tarfile
 import tempfile
@@ -20,7 +21,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.evaluation.retrieval_eval import EVAL_DIR, EvalError, Question, Span, check_gold, gold_spans, index_configs
+from app.evaluation.retrieval_eval import (
+    EVAL_DIR,
+    EvalError,
+    Question,
+    Span,
+    SystemResult,
+    check_gold,
+    gold_spans,
+    index_configs,
+    run_ours,
+)
 from app.settings import Settings
 from indexer.settings import RepoConfig
 
@@ -174,5 +185,24 @@ def prepare_realistic(settings: Settings, eval_dir: Path = REALISTIC_DIR, *, spl
     return questions, trees, spans
 
 
+def run_reranked(settings: Settings, questions: list[Question], spans: dict[str, list[Span]],
+                 log: Callable[[str], None] = print) -> SystemResult:
+    """The "+ rerank" row (`--rerank`, either eval): our search, then the answering model's listwise rerank of
+    the top `search.rerank_files` files (app/search/rerank.py). The model is loaded first, so one that cannot
+    load stops the run instead of leaving a row equal to ours; how often it gave no usable order, and the
+    seconds it added per question, go to the log, since p50 ms mixes them with the search's own time."""
+    from app.answer.chat_model import load_chat_model
+    from app.search.rerank import Reranker
+
+    model = load_chat_model(settings)
+    reranker = Reranker(lambda: model, files=settings.search.rerank_files)
+    result = run_ours(settings, questions, spans, name=f"+ rerank ({model.name})", reranker=reranker)
+    if reranker.seconds:
+        log(f"rerank with {model.name}: {len(reranker.seconds)} questions, {reranker.skipped} kept the search "
+            f"order (no usable answer); model seconds per question p50 {statistics.median(reranker.seconds):.2f}, "
+            f"max {max(reranker.seconds):.2f}")
+    return result
+
+
 __all__ = ["DEFAULT_BUNDLES", "REALISTIC_DIR", "SPLITS", "LineProgress", "Snapshot", "load_realistic",
-           "load_snapshots", "prepare_realistic", "prepare_snapshots"]
+           "load_snapshots", "prepare_realistic", "prepare_snapshots", "run_reranked"]

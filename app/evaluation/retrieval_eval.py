@@ -34,10 +34,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.settings import Settings
 from indexer.chunking import chunk_file, module_path
 from indexer.settings import RepoConfig
+
+if TYPE_CHECKING:
+    from app.search.rerank import Reranker
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"  # app/evaluation/ is two levels below the root
 TOP = 10  # metrics look at the first 10 files / hits
@@ -477,7 +481,8 @@ _EMBEDDERS: dict[int, object] = {}  # one model per run, not one per ablation ro
 
 
 def run_ours(settings: Settings, questions: list[Question], spans: dict[str, list[Span]], *,
-             name: str = "dayone", ranking_options: dict | None = None) -> SystemResult:
+             name: str = "dayone", ranking_options: dict | None = None, reranker: Reranker | None = None
+             ) -> SystemResult:
     from app.search.retriever import Retriever
     from indexer.embedding.dense import embedder_for
     from indexer.reader import IndexReader
@@ -491,7 +496,8 @@ def run_ours(settings: Settings, questions: list[Question], spans: dict[str, lis
         retriever.search("warm up", k=5)
         for q in questions:
             t0 = time.perf_counter()
-            hits = retriever.search(q.query, k=FETCH_HITS, repos=[q.repo])
+            hits = (reranker.search(retriever, q.query, k=FETCH_HITS, repos=[q.repo]) if reranker else
+                    retriever.search(q.query, k=FETCH_HITS, repos=[q.repo]))
             dt = time.perf_counter() - t0
             ranking = Ranking([Span(h.path, h.start_line, h.end_line) for h in hits], dt)
             result.per_question[q.id] = score(q, spans[q.id], ranking)

@@ -20,6 +20,8 @@ def eval_retrieval(
     llama_index: Annotated[bool, typer.Option("--llama-index/--no-llama-index", help="with the baselines, also "
                                               "plain llama-index (it embeds every corpus once: minutes)")] = True,
     ablation: Annotated[bool, typer.Option(help="also rank with each signal switched off")] = False,
+    rerank: Annotated[bool, typer.Option("--rerank", help="also a row with the answering model's rerank of the "
+                                         "top search.rerank_files files (seconds per question on a CPU)")] = False,
     questions: Annotated[Path | None, typer.Option("--questions", help="folder with sources.json and "
                                                    "*.jsonl (default: the repository's eval/)")] = None,
     realistic: Annotated[bool, typer.Option("--realistic", help="the realistic eval: real commit texts asked "
@@ -41,6 +43,8 @@ def eval_retrieval(
 
     With --answers, measure answers against plain llama-index RAG and sources without a model. With --realistic,
     `--repo` names snapshots (koa-d0f85438) or whole projects (koa)."""
+    from app.answer.chat_model import ModelError
+    from app.answer.modelfiles import ModelFileError
     from app.evaluation import realistic as rl
     from app.evaluation import retrieval_eval as ev
 
@@ -65,12 +69,14 @@ def eval_retrieval(
         if ablation:
             for name, options in ev._ablations().items():
                 results.append(ev.run_ours(settings, qs, spans, name=name, ranking_options=options))
+        if rerank:
+            results.append(rl.run_reranked(settings, qs, spans, log))
         if baselines:
             corpora = {r: ev.indexed_files(settings, r, roots[r]) for r in sorted({q.repo for q in qs})}
             results.append(ev.run_bm25(qs, spans, corpora))
             if llama_index:
                 results.append(ev.run_llamaindex(settings, qs, spans, corpora, log))
-    except (*USER_ERRORS, ev.EvalError) as exc:
+    except (*USER_ERRORS, ev.EvalError, ModelError, ModelFileError) as exc:
         raise fail(str(exc)) from None
     rows = ev.table(results, qs)
     if as_json:
