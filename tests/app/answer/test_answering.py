@@ -37,23 +37,6 @@ FIVE_QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, embedder):
-    """The example shop indexed into its own DAYONE_HOME, with settings for the test model."""
-    home = tmp_path_factory.mktemp("shop-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        for key, value in llm_env().items():
-            mp.setenv(key, value)
-        mp.chdir(home)
-        settings = load_settings()
-    Indexer(settings, embedder=embedder).run([RepoConfig(name="shop", path=str(EXAMPLE_SHOP))])
-    reader = IndexReader(settings)
-    yield settings, reader
-    reader.close()
-
-
-@pytest.fixture(scope="module")
 def answerer(shop, embedder) -> Answerer:
     settings, reader = shop
     return Answerer(reader, embedder, shared_chat_model(), settings)

@@ -18,26 +18,8 @@ from app.answer.prompts import EXAMPLE_TURN, SYSTEM_PROMPT, question_block
 from app.settings import load_settings
 from app.tune.answer_examples import leading_doc, mine_answer_examples
 from app.tune.lora import LoraConfig, add_adapters, export_gguf, load_base
-from indexer.pipeline.run import Indexer
-from indexer.reader import IndexReader
-from indexer.settings import RepoConfig
 from tests.app.answer.test_answering import assert_real_locations
 from tests.app.answer.test_chat_model import llm_env, packaged_model_file
-from tests.conftest import EXAMPLE_SHOP
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory, embedder):
-    home = tmp_path_factory.mktemp("lora-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        mp.chdir(home)
-        settings = load_settings()
-    Indexer(settings, embedder=embedder).run([RepoConfig(name="shop", path=str(EXAMPLE_SHOP))])
-    reader = IndexReader(settings)
-    yield settings, reader
-    reader.close()
 
 
 def test_docstrings_and_leading_comments_are_read_from_stored_text():
