@@ -7,7 +7,10 @@
 #   - symbol tables of torch's and llama.cpp's libraries (`strip --strip-unneeded` keeps every symbol the dynamic
 #     linker needs; libtorch_cpu.so alone drops about 70 MB);
 #   - the identical copies of llama.cpp's libraries a wheel carries (wheels cannot hold symlinks, so libggml.so,
-#     libggml.so.0 and libggml.so.0.x.y are three files): the versioned names become links.
+#     libggml.so.0 and libggml.so.0.x.y are three files): the versioned names become links;
+#   - the second set of those libraries, with C headers and CMake files, that llama-cpp-python's wheel installs at the
+#     top of site-packages (`lib/`, `include/`, listed in its RECORD): llama_cpp loads only llama_cpp/lib/. On CPU
+#     that is 31 MB; with CUDA, three more copies of libggml-cuda.so (60 MB each for one architecture).
 # The script then loads what the image runs (torch, MiniLM through sentence-transformers, llama.cpp, gradio,
 # dayone's modules) and fails the build if anything is missing. Usage: docker/slim-venv.sh [VENV] (default /opt/venv);
 # DAYONE_SLIM_CHECK=0 skips the load check (tests/test_docker.py, which slims a made-up tree with no torch in it).
@@ -22,6 +25,21 @@ if [ -d "$sp/torch" ]; then
     rm -rf "$sp/torch/include" "$sp/torch/share/cmake"
     find "$sp/torch/bin" -type f ! -name torch_shm_manager -delete 2>/dev/null || true
 fi
+"$py" - "$sp" <<'PY'
+import csv, pathlib, sys
+
+sp = pathlib.Path(sys.argv[1])
+for record in sp.glob("llama_cpp_python-*.dist-info/RECORD"):
+    for row in csv.reader(record.read_text().splitlines()):
+        if row and row[0].split("/", 1)[0] in ("lib", "include"):
+            (sp / row[0]).unlink(missing_ok=True)
+for folder in ("lib", "include"):
+    for d in sorted((p for p in (sp / folder).rglob("*") if p.is_dir()), reverse=True) if (sp / folder).is_dir() else []:
+        if not any(d.iterdir()):
+            d.rmdir()
+    if (sp / folder).is_dir() and not any((sp / folder).iterdir()):
+        (sp / folder).rmdir()
+PY
 for lib in "$sp"/llama_cpp/lib/*.so.*; do
     [ -f "$lib" ] && [ ! -L "$lib" ] || continue
     base="${lib%%.so.*}.so"

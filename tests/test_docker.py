@@ -280,6 +280,15 @@ def test_slim_venv_cuts_test_suites_headers_and_duplicate_libraries_but_not_what
         subprocess.run(["gcc", "-g", "-shared", "-fPIC", "-o", str(sp / lib), str(src)], check=True)
     for copy in ("libggml.so.0", "libggml.so.0.9.5"):
         shutil.copy(sp / "llama_cpp/lib/libggml.so", sp / "llama_cpp/lib" / copy)
+    # llama-cpp-python's wheel also installs its libraries, headers and CMake files at the top of site-packages
+    record = sp / "llama_cpp_python-0.3.36.dist-info/RECORD"
+    record.parent.mkdir()
+    extra = ["lib/libggml-cuda.so", "lib/cmake/llama/llama-config.cmake", "include/llama.h"]
+    for f in extra:
+        (sp / f).parent.mkdir(parents=True, exist_ok=True)
+        (sp / f).write_text("x\n")
+    record.write_text("".join(f"{f},sha256=x,2\n" for f in [*extra, "llama_cpp/lib/libggml.so"]))
+    (sp / "lib/other.txt").write_text("not llama.cpp's\n")
     unstripped = (sp / "torch/lib/libtorch_cpu.so").stat().st_size
     run = subprocess.run([str(ROOT / "docker/slim-venv.sh"), str(tmp_path / "venv")], capture_output=True, text=True,
                          env={**os.environ, "DAYONE_SLIM_CHECK": "0"})
@@ -288,6 +297,8 @@ def test_slim_venv_cuts_test_suites_headers_and_duplicate_libraries_but_not_what
     gone = {"pandas/tests", "onnx/backend/test", "torch/include", "torch/share/cmake", "torch/bin/test_api"}
     for f in files:
         assert (sp / f).exists() != any(f.startswith(g) for g in gone), f
+    assert not any((sp / f).exists() for f in extra) and not (sp / "include").exists()
+    assert (sp / "lib/other.txt").exists() and not (sp / "lib/cmake").exists()
     lib = sp / "llama_cpp/lib"
     assert [p.name for p in sorted(lib.iterdir()) if p.is_symlink()] == ["libggml.so.0", "libggml.so.0.9.5"]
     assert (lib / "libggml.so.0").resolve() == lib / "libggml.so"
