@@ -198,9 +198,9 @@ def run_reranked(settings: Settings, questions: list[Question], spans: dict[str,
     reranker = Reranker(lambda: model, files=settings.search.rerank_files)
     result = run_ours(settings, questions, spans, name=f"+ rerank ({model.name})", reranker=reranker)
     if reranker.seconds:
-        log(f"rerank with {model.name}: {len(reranker.seconds)} questions, {reranker.skipped} kept the search "
-            f"order (no usable answer); model seconds per question p50 {statistics.median(reranker.seconds):.2f}, "
-            f"max {max(reranker.seconds):.2f}")
+        log(f"rerank with {model.name}: {len(reranker.seconds)} questions, {reranker.reordered} reordered, "
+            f"{reranker.skipped} kept the search order (no usable answer); model seconds per question p50 "
+            f"{statistics.median(reranker.seconds):.2f}, max {max(reranker.seconds):.2f}")
     return result
 
 

@@ -7,8 +7,9 @@ tokens per question, which a GPU evaluates in a fraction of a second and a 2-cor
 
 The rerank only reorders hits the search already returned for the caller's repositories: it cannot add a file,
 so access control is untouched. The model sees files, not chunks (one number per file, with the first lines of
-its best chunk), because a file is what file@k scores and what a reader opens; a file's hits stay together in
-their original order. A model that answers nothing usable costs the reorder, never the results: the original
+its best chunk), because a file is what file@k scores and what a reader opens; the reordered files take the
+places the search gave its files, so the hits of a file keep their own order and an agreeing model changes
+nothing. A model that answers nothing usable costs the reorder, never the results: the original
 order comes back with a one-line warning.
 """
 
@@ -109,14 +110,31 @@ def rerank(question: str, hits: list[SearchHit], model: ChatModel, *, files: int
         with model.aside():  # a conversation's evaluated prefix survives for the answer that follows
             answer = model.complete(messages, max_tokens=MAX_TOKENS, temperature=0.0)
     except Exception as exc:  # noqa: BLE001 - the search must answer whatever the model does
-        log.warning("rerank skipped, search order kept: the model failed (%s)", " ".join(str(exc).split())[:200])
+        log.warning("rerank skipped, search order kept: %s", " ".join(str(exc).split())[:200] or type(exc).__name__)
         return hits
     order = parse_order(answer, len(top))
     if not order:
         log.warning("rerank skipped, search order kept: no file numbers in the model's answer %r", answer[:80])
         return hits
     ranked = [top[i] for i in order] + [g for i, g in enumerate(top) if i not in order]
-    return [hit for group in (*ranked, *rest) for hit in group]
+    return _into_slots(hits, [*top, *rest], [*ranked, *rest])
+
+
+def _into_slots(hits: list[SearchHit], before: list[list[SearchHit]], after: list[list[SearchHit]]
+                ) -> list[SearchHit]:
+    """The new file order laid into the search's own pattern of places: where the search had the n-th hit of
+    its r-th file, the n-th hit of the new r-th file goes. An unchanged order gives back `hits` as they were
+    (the search interleaves files, and sym@10 counts hits, so grouping a file's hits would change results
+    without the model changing anything); a hit with no such place follows its file's last placed hit."""
+    rank = {id(hit): (r, n) for r, group in enumerate(before) for n, hit in enumerate(group)}
+    out = [after[r][n] for r, n in (rank[id(hit)] for hit in hits) if n < len(after[r])]
+    placed = {id(hit) for hit in out}
+    for group in after:
+        for n, hit in enumerate(group):
+            if id(hit) not in placed:
+                out.insert(out.index(group[n - 1]) + 1, hit)
+                placed.add(id(hit))
+    return out
 
 
 def _fitting_messages(question: str, top: list[list[SearchHit]], model: ChatModel) -> list[Message]:
@@ -141,6 +159,7 @@ class Reranker:
         self.files = files
         self.seconds: list[float] = []  # per rerank that called the model, for the evaluation's report
         self.skipped = 0  # reranks that kept the search order because the model failed or answered no numbers
+        self.reordered = 0  # reranks whose order differs from the search's (the rest: the model agreed with it)
 
     def model(self) -> ChatModel | None:
         if self._model is None and not self._failed:
@@ -159,14 +178,19 @@ class Reranker:
         k = k or retriever.settings.k
         wanted = max(k, self.files * retriever.settings.max_hits_per_file)
         hits = retriever.search(query, k=wanted, repos=repos, languages=languages)
-        model = self.model() if len(file_groups(hits[:wanted])) > 1 else None
+        model = self.model() if len(file_groups(hits)) > 1 else None
         if model is None:
             return hits[:k]
         started = time.perf_counter()
         reranked = rerank(query, hits, model, files=self.files)
         self.seconds.append(time.perf_counter() - started)
         self.skipped += reranked is hits
+        self.reordered += _file_order(reranked) != _file_order(hits)
         return reranked[:k]
+
+
+def _file_order(hits: list[SearchHit]) -> list[tuple[str, str]]:
+    return [(g[0].repo, g[0].path) for g in file_groups(hits)]
 
 
 __all__ = ["Reranker", "build_messages", "file_groups", "parse_order", "rerank", "rerank_active"]

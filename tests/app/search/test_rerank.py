@@ -76,7 +76,7 @@ def test_a_real_rerank_returns_the_same_hits_with_the_top_files_reordered(index,
     assert sorted(key) == sorted((h.path, h.start_line) for h in out)  # a permutation: nothing added or lost
     assert sorted(files(out)[:10]) == sorted(files(hits)[:10])  # only the first ten files move
     assert files(out)[10:] == files(hits)[10:]
-    for path in files(out):  # a file's hits stay together, in their own order
+    for path in files(out):  # a file's hits keep their own order
         assert [h.start_line for h in out if h.path == path] == [h.start_line for h in hits if h.path == path]
 
 
@@ -94,6 +94,8 @@ def test_an_unusable_answer_keeps_the_search_order_and_says_so(index, caplog):
     out = rerank(QUESTION, hits, Scripted("4, 99, 2, 4"), files=10)
     first = files(hits)
     assert files(out) == [first[3], first[1], first[0], first[2], *first[4:]]
+    # The files take the places the search gave its files: a model that agrees changes nothing, hits included.
+    assert rerank(QUESTION, hits, Scripted("1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), files=10) == hits
 
 
 def test_off_never_calls_the_model_and_auto_follows_llama_cpp(index, embedder):
