@@ -542,12 +542,14 @@ def _ablations() -> dict[str, dict]:
     from app.search.retriever import RankingOptions
 
     rows = {f"- {f}": {"options": RankingOptions(**{f: False})}
-            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports", "report_files")}
+            for f in ("dense", "sparse", "symbols", "paths", "roles", "split", "titles", "reports", "report_files",
+                      "messages")}
     rows |= {f"+ {f}": {"options": RankingOptions(**{f: True})} for f in ("names", "path_words", "files")}
     rows["+ names, path_words, files"] = {"options": RankingOptions(names=True, path_words=True, files=True)}
-    rows["before issue 13 (- split, titles, reports, report_files)"] = {"options": RankingOptions(
-        split=False, titles=False, reports=False, report_files=False)}
-    rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(paths=False, roles=False)}
+    rows["before issue 13 (- split, titles, reports, report_files, messages)"] = {"options": RankingOptions(
+        split=False, titles=False, reports=False, report_files=False, messages=False)}
+    rows["before (dense+sparse+symbols)"] = {"options": RankingOptions(
+        paths=False, roles=False, split=False, titles=False, reports=False, report_files=False, messages=False)}
     return rows
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from app.search.messages import message_sites, question_messages
 from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
@@ -44,6 +45,7 @@ FILE_WEIGHT = 1.0  # how much a file's own fused score adds to each of its chunk
 ROLE_PENALTY = {"test": 0.7, "example": 0.8, "doc": 0.85}
 NAME_CANDIDATES = 50
 WEIGHT_RAISE = 1.0  # code that raises or handles an error type the question pastes
+WEIGHT_MESSAGE = 1.0  # code whose string literals make up a message the question pastes
 AMBIGUOUS_DEFINITIONS = 3  # a name defined in more places than this says little on its own (`save`, `filter`)
 PATH_FILES = 5  # files taken from the path signal; their chunks are ranked by a filtered dense search
 
@@ -146,6 +148,7 @@ class RankingOptions:
     titles: bool = True  # a long report asks for tests or docs only in its title (app/search/prose.py)
     reports: bool = True  # a report scales tests and docs down more than a short question does (prose.py)
     report_files: bool = True  # file-level fusion (`files`) for reports only: their evidence is spread
+    messages: bool = True  # pasted error messages matched against string literals (app/search/messages.py)
 
 
 @dataclass
@@ -393,8 +396,12 @@ class Retriever:
         dense = store.dense_search(vector, n, flt) if opt.dense else []
         if opt.dense and opt.split:
             dense = dense_parts(query, lambda v: store.dense_search(v, n, flt), self.embedder.embed_query, dense)[:n]
-        q_idx, q_val = sparse.encode_query(query)
-        lexical = store.sparse_search(q_idx, q_val, n, flt) if q_idx and opt.sparse else []
+
+        def words_search(text: str) -> list[Hit]:
+            t_idx, t_val = sparse.encode_query(text)
+            return store.sparse_search(t_idx, t_val, n, flt) if t_idx else []
+
+        lexical = words_search(query) if opt.sparse else []
         # A pasted error names its type, but the answer is where it is raised: the type's own definition joins
         # the code names only when the question also asks about it by another name.
         errors = set(parts.errors) if opt.symbols else set()
@@ -406,6 +413,7 @@ class Retriever:
                                         ranked=ranked_ids) if opt.symbols else []
         raise_ids = self._raise_sites(parts.errors, repos, languages, ranked_ids) if errors else []
         frame_ids = self._frame_ids(parts, repos, languages) if opt.symbols and parts.frames else []
+        message_hits = message_sites(question_messages(query), words_search) if opt.messages else []
         catalog = self.catalog() if opt.names or (opt.paths and (parts.paths or opt.path_words)) else None
         name_ids = catalog.names(parts.terms, repos, languages) if catalog and opt.names else []
         path_hits: list[Hit] = []
@@ -416,7 +424,8 @@ class Retriever:
                                         paths=sorted({p for _, p in files}))
                 path_hits = store.dense_search(vector, 3 * len(files), path_flt)
 
-        payloads: dict[str, ChunkPayload] = {h.id: h.chunk for h in (*dense, *lexical, *path_hits)}
+        payloads: dict[str, ChunkPayload] = {h.id: h.chunk for h in (*dense, *lexical, *path_hits,
+                                                                     *message_hits)}
         wanted = [*(r.id for r in (*symbol_code, *symbol_word)), *frame_ids, *name_ids, *raise_ids]
         missing = list(dict.fromkeys(i for i in wanted if i not in payloads))
         if missing:
@@ -442,6 +451,7 @@ class Retriever:
                         (WEIGHT_SYMBOL_CODE, [r.id for r in symbol_code]),
                         (WEIGHT_SYMBOL_WORD, [r.id for r in symbol_word]),
                         (WEIGHT_FRAME, frame_ids), (WEIGHT_NAME, name_ids), (WEIGHT_RAISE, raise_ids),
+                        (WEIGHT_MESSAGE, [h.id for h in message_hits]),
                         (WEIGHT_PATH, [h.id for h in path_hits]))
         for weight, ids in ranked_lists:
             seen: set[tuple] = set()
