@@ -27,7 +27,7 @@ from app.access import allowed_repos, restrict
 from app.answer.facts import FactsCard
 from app.answer.results import Answer, Source
 from app.doors.signin import SignInRequired, gradio_app_of
-from app.search.retriever import SearchHit
+from app.search.retriever import SearchHit, path_role
 from app.service import IndexStatus, Service, shown_sources
 from app.settings import Settings
 from indexer.settings import ConfigError
@@ -43,6 +43,7 @@ CSS = """
 .dayone-source {border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 0 0 10px 0;}
 .dayone-source-head {padding: 4px 8px; font-size: 0.9em; background: var(--background-fill-secondary);}
 .dayone-source-head .label {font-weight: 600; margin-right: 6px;}
+.dayone-group-head {font-weight: 600; margin: 8px 0 6px 0;}
 .dayone-source pre {margin: 0; padding: 6px 8px; overflow-x: auto; font-size: 0.85em; max-height: 320px;}
 .dayone-flags {color: var(--body-text-color-subdued); font-size: 0.9em;}
 .dayone-facts {border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 6px 8px; font-size: 0.9em;}
@@ -92,8 +93,12 @@ def render_sources(answer: Answer | None, code_url: str, commits: dict[str, str 
         return head + ("Sources appear here with each answer." if turn == 0 else "No sources.") + "</div>"
     if not answer.sources:
         return head + "No sources: nothing relevant was found.</div>"
+    return head + _source_divs(shown_sources(answer), code_url, commits) + "</div>"
+
+
+def _source_divs(labelled: list[tuple[str, Source]], code_url: str, commits: dict[str, str | None]) -> str:
     parts = []
-    for label, src in shown_sources(answer):
+    for label, src in labelled:
         location = f"{src.repo}:{src.path}:{src.start_line}-{src.end_line}"
         url = code_link(code_url, src, commits.get(src.repo))
         where = (f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>"
@@ -104,19 +109,30 @@ def render_sources(answer: Answer | None, code_url: str, commits: dict[str, str 
             f"data-cited='{'yes' if label != 'read' else 'no'}'>"
             f"<div class='dayone-source-head'><span class='label'>{html.escape(label)}</span>{where}{symbol}</div>"
             f"<pre>{highlight_code(src.text, src.language)}</pre></div>")
-    return head + "\n".join(parts) + "</div>"
+    return "\n".join(parts)
+
+
+HIT_GROUPS = {"code": "Code", "usage": "Tests, docs and examples"}
 
 
 def render_hits(hits: list[SearchHit], code_url: str, commits: dict[str, str | None]) -> str:
-    """Search results in the same form as an answer's sources."""
+    """Search results in the same form as an answer's sources, code and its tests/docs/examples in two groups.
+
+    Tests and docs repeat the words of the code they cover, so mixed into one list they read like more hits on
+    the same thing; apart, the code answers "where" and the other group "how is it used". The group with the
+    best hit comes first (a question about tests puts the tests first), and numbers keep the search's order."""
     if not hits:
         return "<div class='dayone-sources' data-answered='yes'>No results.</div>"
-    sources = [Source(number=i, repo=h.repo, path=h.path, start_line=h.start_line, end_line=h.end_line,
-                      symbol=h.symbol, kind=h.kind, language=h.language, text=h.text, score=h.score)
-               for i, h in enumerate(hits, start=1)]
-    answer = Answer(question="", standalone_question="", text="", raw_text="", citations=sources,
-                    cited_numbers=[s.number for s in sources], sources=sources, flagged=[])
-    return render_sources(answer, code_url, commits)
+    groups: dict[str, list[tuple[str, Source]]] = {}
+    for i, h in enumerate(hits, start=1):
+        src = Source(number=i, repo=h.repo, path=h.path, start_line=h.start_line, end_line=h.end_line,
+                     symbol=h.symbol, kind=h.kind, language=h.language, text=h.text, score=h.score)
+        group = "code" if path_role(h.path, h.kind) == "source" else "usage"
+        groups.setdefault(group, []).append((f"[{i}]", src))
+    body = "".join(f"<div class='dayone-group' data-group='{g}'><div class='dayone-group-head'>{HIT_GROUPS[g]} "
+                   f"({len(items)})</div>{_source_divs(items, code_url, commits)}</div>"
+                   for g, items in groups.items())
+    return f"<div class='dayone-sources' data-answered='yes'>{body}</div>"
 
 
 def render_people(people: list[dict]) -> str:

@@ -21,7 +21,16 @@ from typer.testing import CliRunner
 from app.answer.facts import CommitFact, FactsCard, Ref, SymbolFacts
 from app.answer.results import Answer, Source
 from app.doors.cli import app
-from app.doors.web import code_link, create_app, load_users, render_facts, render_sources, server_config
+from app.doors.web import (
+    code_link,
+    create_app,
+    load_users,
+    render_facts,
+    render_hits,
+    render_sources,
+    server_config,
+)
+from app.search.retriever import SearchHit
 from app.service import Service
 from app.settings import load_settings
 from indexer.settings import ConfigError
@@ -58,6 +67,34 @@ def test_repository_text_is_escaped_in_the_sources_panel():
     html = render_sources(_answer([evil]), "", {})
     assert "<script>" not in html and "<img" not in html and "<b " not in html
     assert "&lt;script&gt;" in html  # shown as text
+
+
+def _hit(path: str, symbol: str) -> SearchHit:
+    return SearchHit(repo="shop", path=path, start_line=1, end_line=9, symbol=symbol, kind="function",
+                     language="python", score=0.5, text="def f(): ...")
+
+
+def _groups(page: str) -> list[tuple[str, list[str]]]:
+    """(group, [data-path of each source]) in page order."""
+    import re
+
+    out = []
+    for m in re.finditer(r"data-group='(\w+)'>(.*?)(?=<div class='dayone-group'|</div>$)", page, re.S):
+        out.append((m.group(1), re.findall(r"data-path='([^']+)'", m.group(2))))
+    return out
+
+
+def test_search_results_show_tests_and_docs_in_their_own_group():
+    hits = [_hit("api/orders.py", "pay"), _hit("tests/test_orders.py", "test_pay"), _hit("docs/payments.md", ""),
+            _hit("api/refunds.py", "refund")]
+    page = render_hits(hits, "", {})
+    assert _groups(page) == [("code", ["api/orders.py", "api/refunds.py"]),
+                             ("usage", ["tests/test_orders.py", "docs/payments.md"])]
+    assert "Tests, docs and examples (2)" in page and "[4]" in page  # numbers keep the search's order
+    # a question about tests ranks a test first: its group comes first
+    page = render_hits([hits[1], hits[0]], "", {})
+    assert [g for g, _ in _groups(page)] == ["usage", "code"]
+    assert "Tests, docs and examples" not in render_hits([hits[0]], "", {})
 
 
 @pytest.fixture(scope="module")
