@@ -127,6 +127,15 @@ def test_source_ranks_above_docs_and_tests_that_repeat_its_words(settings, embed
     assert asked[0].path == "tests/test_redirects.py"
 
 
+def test_search_text_output_says_which_hits_are_tests_or_docs(settings):
+    result = runner.invoke(app, ["search", "which test checks that a POST redirected with 303 becomes a GET?"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1].split(":")[1]: line for line in result.output.splitlines()
+             if line[:3].strip()[:1].isdigit()}
+    assert ", test, " in lines["tests/test_redirects.py"] and ", doc, " in lines["docs/redirects.md"]
+    assert ", test, " not in lines["net/_client.py"] and ", doc, " not in lines["net/_client.py"]
+
+
 def test_name_signal_matches_question_words_to_definition_names(settings, embedder):
     with IndexReader(settings) as reader:
         r = Retriever(reader, embedder, settings.search)
