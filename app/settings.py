@@ -23,9 +23,10 @@ class SearchSettings(BaseModel):
     max_hits_per_file: int = Field(default=2, ge=1)
     candidates: int = Field(default=60, ge=10)
     # The chat model reorders the first `rerank_files` files of each search (app/search/rerank.py): "auto" does
-    # it only where llama.cpp offloads to a GPU, since on a CPU it costs seconds per question
-    # (docs/retrieval.md, "Rerank with the local model").
-    rerank: Literal["off", "auto", "on"] = "auto"
+    # it only where llama.cpp offloads to a GPU, since on a CPU it costs seconds per question. Off by default:
+    # the 0.5B and 1.5B models gained nothing on the realistic eval (docs/retrieval.md, "Rerank with the local
+    # model"); turn it on for a bigger model after `dayone eval --realistic --rerank` says it helps.
+    rerank: Literal["off", "auto", "on"] = "off"
     rerank_files: int = Field(default=10, ge=2, le=30)
 
 

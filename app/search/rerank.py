@@ -3,7 +3,9 @@
 Fusion ranks chunks by how many signals agree, never by reading them; a chat model can read the question and a
 few lines of each candidate at once and say which file answers it. That costs a prompt of about a thousand
 tokens per question, which a GPU evaluates in a fraction of a second and a 2-core CPU in many seconds, so
-"auto" runs it only where llama.cpp has a GPU (docs/retrieval.md, "Rerank with the local model", measures it).
+"auto" runs it only where llama.cpp has a GPU. The default is "off": the 0.5B model nearly always repeats the
+order it is given and the 1.5B moved one gold file out of the top 5 (docs/retrieval.md, "Rerank with the local
+model"); a bigger model on a GPU may read better, and `dayone eval --realistic --rerank` says whether it does.
 
 The rerank only reorders hits the search already returned for the caller's repositories: it cannot add a file,
 so access control is untouched. The model sees files, not chunks (one number per file, with the first lines of
