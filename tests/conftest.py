@@ -69,6 +69,23 @@ def commit_all(path: Path, message: str = "change") -> str:
     return git(path, "rev-parse", "HEAD")
 
 
+def index_repos(base: Path, repos: dict[str, dict[str, str | bytes]], embedder) -> Path:
+    """Each of `repos` (name -> files) made a git repository under `base` and indexed into `base / "home"`,
+    which is returned: a module-scoped index for tests that only search it."""
+    from app.settings import load_settings
+    from indexer.pipeline.run import Indexer
+    from indexer.settings import RepoConfig
+
+    configs = [RepoConfig(name=name, path=str(make_repo(base / name, files))) for name, files in repos.items()]
+    home = base / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_HOME", str(home))
+        mp.delenv("DAYONE_CONFIG", raising=False)
+        mp.chdir(base)
+        Indexer(load_settings(), embedder=embedder).run(configs)
+    return home
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from indexer.embedding.dense import load_embedder

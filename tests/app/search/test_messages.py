@@ -7,10 +7,8 @@ import pytest
 from app.search.messages import literal_matches, question_messages
 from app.search.retriever import RankingOptions, Retriever
 from app.settings import load_settings
-from indexer.pipeline.run import Indexer
 from indexer.reader import IndexReader
-from indexer.settings import RepoConfig
-from tests.conftest import make_repo
+from tests.conftest import index_repos
 
 EXCEPTIONS = '''class UsageError(Exception):
     """A problem with how the program was called."""
@@ -85,16 +83,8 @@ def test_a_literal_that_only_shares_words_does_not_match():
 
 @pytest.fixture(scope="module")
 def cli_index(tmp_path_factory, embedder):
-    base = tmp_path_factory.mktemp("messages")
-    repo = make_repo(base / "tool", {"tool/exceptions.py": EXCEPTIONS, "tool/options.py": OPTIONS,
-                                     "tool/parser.py": PARSER})
-    home = base / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        mp.chdir(base)
-        Indexer(load_settings(), embedder=embedder).run([RepoConfig(name="tool", path=str(repo))])
-    return home
+    files = {"tool/exceptions.py": EXCEPTIONS, "tool/options.py": OPTIONS, "tool/parser.py": PARSER}
+    return index_repos(tmp_path_factory.mktemp("messages"), {"tool": files}, embedder)
 
 
 def test_a_pasted_message_finds_the_code_that_writes_it(cli_index, embedder, monkeypatch):

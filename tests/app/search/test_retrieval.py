@@ -11,10 +11,8 @@ from typer.testing import CliRunner
 from app.doors.cli import app
 from app.search.retriever import RankingOptions, Retriever, analyze_query, path_role
 from app.settings import load_settings
-from indexer.pipeline.run import Indexer
 from indexer.reader import IndexReader
-from indexer.settings import RepoConfig
-from tests.conftest import make_repo
+from tests.conftest import index_repos
 
 runner = CliRunner()
 
@@ -62,20 +60,11 @@ GO_UPLOAD = ("package upload\n\n// Store saves an uploaded multipart file.\n"
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, embedder):
-    base = tmp_path_factory.mktemp("retrieval")
-    repo = make_repo(base / "net", {
+    return index_repos(tmp_path_factory.mktemp("retrieval"), {"net": {
         "net/_client.py": CLIENT, "net/_multipart.py": MULTIPART, "docs/redirects.md": DOC,
         "tests/test_redirects.py": TEST, "web/handler.py": WEB_HANDLER, "api/handler.py": API_HANDLER,
         "upload/store.go": GO_UPLOAD,
-    })
-    home = base / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        mp.chdir(base)
-        settings = load_settings()
-        Indexer(settings, embedder=embedder).run([RepoConfig(name="net", path=str(repo))])
-    return home
+    }}, embedder)
 
 
 @pytest.fixture
@@ -229,15 +218,8 @@ class {cls}:
 
 @pytest.fixture(scope="module")
 def big_names(tmp_path_factory, embedder):
-    base = tmp_path_factory.mktemp("names")
-    repo = make_repo(base / "shop", {"shop/errors.py": ERRORS, "shop/router.py": ROUTER, "shop/models.py": MODELS})
-    home = base / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAYONE_HOME", str(home))
-        mp.delenv("DAYONE_CONFIG", raising=False)
-        mp.chdir(base)
-        Indexer(load_settings(), embedder=embedder).run([RepoConfig(name="shop", path=str(repo))])
-    return home
+    files = {"shop/errors.py": ERRORS, "shop/router.py": ROUTER, "shop/models.py": MODELS}
+    return index_repos(tmp_path_factory.mktemp("names"), {"shop": files}, embedder)
 
 
 def test_query_analysis_skips_hosts_acronyms_and_finds_printed_errors():
