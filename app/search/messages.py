@@ -25,7 +25,7 @@ MIN_FIXED = 10  # characters of a literal's fixed text that must appear in the m
 MIN_COVER = 0.8  # share of a literal's fixed text the message must contain
 
 # "Error: ...", "ValueError: ...", "click.exceptions.UsageError: ...", "WARNING: ...", "fatal: ..."
-_ERROR_LINE = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception|Warning|Exit)|error|warning|fatal|ERROR|WARN(?:ING)?)"
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception|Warning|Exit)|fatal|WARN)"
                          r"(?:\[\w+\])?\s*:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 # An opening quote follows a space or a bracket and a closing one follows text: so the stretch *between* two quoted
 # words ("a" function of "b") is never taken for a quote.
@@ -47,9 +47,7 @@ def _norm(text: str) -> str:
 def _is_message(text: str, words: int = MIN_WORDS) -> bool:
     """Prose-like: several words and some letters, not a path, a URL or a single identifier."""
     text = text.strip()
-    if len(text) < MIN_CHARS or len(text.split()) < words:
-        return False
-    if re.fullmatch(r"[\w./:\\-]+", text) or text.startswith(("http://", "https://")):
+    if len(text) < MIN_CHARS or len(text.split()) < words or text.startswith(("http://", "https://")):
         return False
     return sum(c.isalpha() for c in text) >= len(text) // 2
 
@@ -79,21 +77,31 @@ def _fixed_parts(literal: str) -> list[str]:
     return [p for p in (_norm(x) for x in _PLACEHOLDER.split(literal)) if len(p) >= 3]
 
 
-def literal_matches(message: str, text: str) -> int:
-    """How many fixed characters of `text`'s best string literal the message contains (0: none matches).
+Literal = tuple[list[str], int, str]  # fixed pieces, their length, the whole text with placeholders as spaces
+
+
+def literals(text: str) -> list[Literal]:
+    """The string literals of a chunk with enough fixed text to identify a message."""
+    out = []
+    for m in _LITERAL.finditer(text):
+        literal = next(g for g in m.groups() if g is not None)
+        parts = _fixed_parts(literal)
+        fixed = sum(len(p) for p in parts)
+        if fixed >= MIN_FIXED:
+            out.append((parts, fixed, _norm(_PLACEHOLDER.sub(" ", literal))))
+    return out
+
+
+def best_match(message: str, found: list[Literal]) -> int:
+    """How many fixed characters of the best of `found` the message contains (0: none matches).
 
     A literal matches when at least MIN_FIXED of its fixed characters, and MIN_COVER of them, appear in the
     message in order: `"No such option: {name}"` matches "no such option: --verbos", while a literal that
     only shares the word "option" does not. A literal longer than the message must itself contain it
     (the report quoted part of a long text)."""
     best = 0
-    for m in _LITERAL.finditer(text):
-        literal = next(g for g in m.groups() if g is not None)
-        parts = _fixed_parts(literal)
-        fixed = sum(len(p) for p in parts)
-        if fixed < MIN_FIXED:
-            continue
-        if len(message) >= MIN_FIXED and message in _norm(_PLACEHOLDER.sub(" ", literal)):
+    for parts, fixed, flat in found:
+        if len(message) >= MIN_FIXED and message in flat:
             best = max(best, len(message))
             continue
         pos, covered = 0, 0
@@ -107,15 +115,24 @@ def literal_matches(message: str, text: str) -> int:
     return best
 
 
+def literal_matches(message: str, text: str) -> int:
+    """`best_match` against the literals of one chunk's text."""
+    return best_match(message, literals(text))
+
+
 def message_sites(messages: Iterable[str], search: Callable[[str], list[Hit]]) -> list[Hit]:
     """The hits whose literals make up one of the messages, best match first.
 
     `search(message)` is a word (BM25) search: the literal's words are the message's words, so it holds the
-    site among its first few dozen hits whenever the index has it; this only keeps the ones that match."""
+    site among its first few dozen hits whenever the index has it; this only keeps the ones that match. The
+    messages of one question find many of the same chunks, which are parsed once."""
+    parsed: dict[str, list[Literal]] = {}
     scored: dict[str, tuple[int, Hit]] = {}
     for message in messages:
         for hit in search(message):
-            score = literal_matches(message, hit.chunk.text)
+            if hit.id not in parsed:
+                parsed[hit.id] = literals(hit.chunk.text)
+            score = best_match(message, parsed[hit.id])
             if score and score > scored.get(hit.id, (0, hit))[0]:
                 scored[hit.id] = (score, hit)
     return [hit for _score, hit in sorted(scored.values(), key=lambda t: -t[0])]
