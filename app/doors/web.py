@@ -27,7 +27,7 @@ from app.access import allowed_repos, restrict
 from app.answer.facts import FactsCard
 from app.answer.results import Answer, Source
 from app.doors.signin import SignInRequired, gradio_app_of
-from app.search.retriever import SearchHit, path_role
+from app.search.retriever import SearchHit
 from app.service import IndexStatus, Service, shown_sources
 from app.settings import Settings
 from indexer.settings import ConfigError
@@ -127,7 +127,7 @@ def render_hits(hits: list[SearchHit], code_url: str, commits: dict[str, str | N
     for i, h in enumerate(hits, start=1):
         src = Source(number=i, repo=h.repo, path=h.path, start_line=h.start_line, end_line=h.end_line,
                      symbol=h.symbol, kind=h.kind, language=h.language, text=h.text, score=h.score)
-        group = "code" if path_role(h.path, h.kind) == "source" else "usage"
+        group = "code" if h.role == "source" else "usage"
         groups.setdefault(group, []).append((f"[{i}]", src))
     body = "".join(f"<div class='dayone-group' data-group='{g}'><div class='dayone-group-head'>{HIT_GROUPS[g]} "
                    f"({len(items)})</div>{_source_divs(items, code_url, commits)}</div>"

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.search.messages import message_sites, question_messages
 from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
+from app.search.roles import DOC_KINDS, path_role
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
@@ -34,7 +35,6 @@ WEIGHT_DENSE = 1.0
 WEIGHT_SPARSE = 1.0
 WEIGHT_SYMBOL_CODE = 1.0  # an identifier written like code: `pay_order`, `OrderService.pay`, `pay()`
 WEIGHT_SYMBOL_WORD = 0.25  # a plain word that happens to name a definition ("checkout")
-DOC_KINDS = {"section", "text"}
 DOC_PENALTY = 0.85  # prose and config windows rank a little below code at equal evidence
 MODULE_PENALTY = 0.75  # imports and module docstrings mention everything a file does, so they match broadly
 UNGROUPED_KINDS = {"module", "section", "text"}  # their parts are different regions, not one symbol
@@ -56,11 +56,6 @@ _GO_JAVA_FRAME = re.compile(r"\b([\w$.]+)\(([\w./-]+\.\w+):(\d+)\)")
 _CODE_EXT = ("py", "pyi", "js", "mjs", "cjs", "jsx", "ts", "tsx", "go", "rs", "java", "kt", "scala", "rb", "php", "c",
              "h", "cc", "cpp", "hpp", "cs", "swift", "sh", "md", "rst", "toml", "yaml", "yml", "json", "sql", "html",
              "css", "txt", "cfg", "ini")
-_TEST_PATH = re.compile(r"(^|/)(tests?|testing|__tests__|spec|specs|test_utils)/|(^|/)test_[^/]*$|_test\.\w+$|"
-                        r"\.(test|spec)\.\w+$|(^|/)conftest\.py$")
-_EXAMPLE_PATH = re.compile(r"(^|/)(examples?|samples?|demo|docs_src|benchmarks?)/")
-_DOC_PATH = re.compile(r"(^|/)(docs?|documentation)/|(^|/)(CHANGES|CHANGELOG|HISTORY|NEWS|History)[^/]*$|"
-                       r"\.(md|rst|txt|adoc)$", re.IGNORECASE)
 # Asking about tests, docs or examples (not "I want to test my code" or "the example below"): then those files
 # compete on equal terms.
 _WANTS = {
@@ -99,6 +94,13 @@ class SearchHit:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @property
+    def role(self) -> str:
+        """What the hit is to a reader ('source', 'test', 'doc', 'example'): by its path and, for Markdown
+        sections, its kind. Unlike the ranking's `path_role`, a text window (an SQL schema, a config file) is
+        source unless its path says otherwise: it is what the code runs on, not a description of it."""
+        return path_role(self.path, self.kind if self.kind == "section" else "")
 
 
 def query_identifiers(query: str) -> tuple[list[str], list[str]]:
@@ -214,17 +216,6 @@ def analyze_query(query: str) -> QueryParts:
                if "." in m.group(0) or sum(c.isupper() for c in m.group(1)) >= 2]
     errors = list(dict.fromkeys([*printed, *(m.group(1) for m in _ERROR_NAME.finditer(query))]))
     return QueryParts(code, words, terms, list(dict.fromkeys(paths)), frames, wants, errors)
-
-
-def path_role(path: str, kind: str = "") -> str:
-    """What a file is for: 'source', 'test', 'doc' or 'example' (from its path and chunk kind)."""
-    if _TEST_PATH.search(path):
-        return "test"
-    if kind in DOC_KINDS or _DOC_PATH.search(path):
-        return "doc"
-    if _EXAMPLE_PATH.search(path):
-        return "example"
-    return "source"
 
 
 class _Catalog:

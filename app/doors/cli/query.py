@@ -13,7 +13,6 @@ import typer
 from rich.table import Table
 
 from app.doors.cli.common import USER_ERRORS, ConfigOpt, UserOpt, app, err, fail, out, settings_from
-from app.search.retriever import path_role
 from app.service import Service, UnknownRepository
 from indexer.settings import ConfigError
 
@@ -56,7 +55,7 @@ def search(
         err.print("no results")
         return
     for i, h in enumerate(hits, 1):
-        role = path_role(h.path, h.kind)  # a test or doc hit says so: it is how the code is used, not the code
+        role = h.role  # a test or doc hit says so: it is how the code is used, not the code
         out.print(f"[bold]{i:>2}. {h.repo}:{h.path}:{h.start_line}-{h.end_line}[/]  {h.symbol or ''} "
                   f"[dim]({h.kind}, {h.language}{'' if role == 'source' else ', ' + role}, {h.score:.4f})[/]",
                   highlight=False)

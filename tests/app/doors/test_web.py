@@ -69,8 +69,8 @@ def test_repository_text_is_escaped_in_the_sources_panel():
     assert "&lt;script&gt;" in html  # shown as text
 
 
-def _hit(path: str, symbol: str) -> SearchHit:
-    return SearchHit(repo="shop", path=path, start_line=1, end_line=9, symbol=symbol, kind="function",
+def _hit(path: str, symbol: str, kind: str = "function") -> SearchHit:
+    return SearchHit(repo="shop", path=path, start_line=1, end_line=9, symbol=symbol, kind=kind,
                      language="python", score=0.5, text="def f(): ...")
 
 
@@ -86,11 +86,13 @@ def _groups(page: str) -> list[tuple[str, list[str]]]:
 
 def test_search_results_show_tests_and_docs_in_their_own_group():
     hits = [_hit("api/orders.py", "pay"), _hit("tests/test_orders.py", "test_pay"), _hit("docs/payments.md", ""),
-            _hit("api/refunds.py", "refund")]
+            _hit("api/refunds.py", "refund"), _hit("db/schema.sql", "db.schema", "text"),
+            _hit("PAYMENTS", "Refunds", "section")]
     page = render_hits(hits, "", {})
-    assert _groups(page) == [("code", ["api/orders.py", "api/refunds.py"]),
-                             ("usage", ["tests/test_orders.py", "docs/payments.md"])]
-    assert "Tests, docs and examples (2)" in page and "[4]" in page  # numbers keep the search's order
+    # an SQL schema is code the application runs on; a Markdown section is a doc whatever its file is called
+    assert _groups(page) == [("code", ["api/orders.py", "api/refunds.py", "db/schema.sql"]),
+                             ("usage", ["tests/test_orders.py", "docs/payments.md", "PAYMENTS"])]
+    assert "Tests, docs and examples (3)" in page and "[6]" in page  # numbers keep the search's order
     # a question about tests ranks a test first: its group comes first
     page = render_hits([hits[1], hits[0]], "", {})
     assert [g for g, _ in _groups(page)] == ["usage", "code"]
