@@ -147,6 +147,21 @@ def test_the_tour_tab_shows_where_to_start(page):
     assert "OrderService" in tour and "shop:api/orders.py:" in tour
 
 
+def test_the_search_tab_shows_tests_apart_from_the_code(page):
+    page.get_by_role("tab", name="Search").click()
+    page.locator("#search-query textarea, #search-query input").first.fill("which test covers reserving stock?")
+    page.locator("#search-button").click()
+    page.wait_for_selector("#search-results .dayone-group", timeout=120000)
+    page.screenshot(path=str(SHOTS / "07-search-groups.png"), full_page=True)
+    groups = page.locator("#search-results .dayone-group")
+    names = [groups.nth(i).get_attribute("data-group") for i in range(groups.count())]
+    assert names == ["usage", "code"], names  # a question about tests: the tests first, the code after them
+    usage = groups.nth(0).locator(".dayone-source")
+    paths = [usage.nth(i).get_attribute("data-path") for i in range(usage.count())]
+    assert paths and all(p.startswith("tests/") or p.endswith(".md") for p in paths), paths
+    assert "Tests, docs and examples" in groups.nth(0).inner_text() and "Code" in groups.nth(1).inner_text()
+
+
 def test_the_facts_card_shows_before_the_first_model_token_and_first_day_questions_fit_the_index(page):
     # First-day questions come from the tours of the user's repositories, not from fixed text.
     page.wait_for_selector("#first-day button, #first-day td", timeout=60000)
