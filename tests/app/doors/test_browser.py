@@ -169,7 +169,11 @@ def test_the_facts_card_shows_before_the_first_model_token_and_first_day_questio
     assert "OrderService" in questions or "/orders" in questions or "shop" in questions, questions
     assert "failed payments" not in questions and "sends emails" not in questions
     page.locator("#first-day button, #first-day td").first.click()
-    assert page.locator("#question textarea").input_value().strip() in questions
+    # The click fills the box through the server. Wait for it: typing before it lands loses the typed text (CI's
+    # busy machine once sent the first-day question instead of the one typed below).
+    page.wait_for_function("document.querySelector('#question textarea').value.trim() !== ''", timeout=60000)
+    picked = page.locator("#question textarea").input_value().strip()
+    assert picked and picked in questions, (picked, questions)
 
     turn = page.locator("#chat .message.user").count() + 1
     page.locator("#question textarea").fill("How does OrderService.pay charge the card?")
@@ -187,6 +191,7 @@ def test_the_facts_card_shows_before_the_first_model_token_and_first_day_questio
             token_at = time.time() - started
         time.sleep(0.05)
     page.screenshot(path=str(SHOTS / "05-facts-card.png"), full_page=True)
+    assert "OrderService.pay charge" in page.locator("#chat .message.user").last.inner_text()  # the typed question
     assert card_at is not None and token_at is not None and card_at < token_at, (card_at, token_at)
     card = page.locator("#facts").inner_text()
     assert "api.orders.OrderService.pay" in card and "shop:api/orders.py:" in card
