@@ -34,10 +34,12 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.chat_engine.condense_question import DEFAULT_PROMPT as CONDENSE_PROMPT
 from llama_index.core.schema import NodeWithScore
 
+from app.answer.callgraph import CallGraph
 from app.answer.chat_model import ChatModel, Message
 from app.answer.citations import check_answer, strip_citations
 from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
+from app.answer.outline import add_map, reading_map, source_calls
 from app.answer.prompts import (
     EXAMPLE_TURN,
     MIN_SOURCE_TOKENS,
@@ -148,25 +150,35 @@ class Conversation:
         if not self._relevant(nodes):
             return self._no_context(question, standalone, timings)
 
-        messages, sources, reuse = self._build_prompt(question, nodes, how=is_how_question(standalone))
+        how = is_how_question(standalone)
+        messages, sources, reuse = self._build_prompt(question, nodes, how=how)
         max_tokens = self.llm_settings.max_answer_tokens
         t_gen = time.perf_counter()
         pieces = self.model.stream(messages, max_tokens, self.llm_settings.temperature, reuse_prefix=reuse)
+        # The reading map follows the prose in the same stream. It is read from the index, so only the prose is
+        # checked; the map then cites with the checked prose's numbers (app/answer/outline.py).
+        this_turn = {_key(n)[:3] for n in nodes}
+        mapped = [s for s in sources if (s.repo, s.path, s.start_line) in this_turn] \
+            if self.llm_settings.reading_map else []
+        outline = reading_map(mapped, how=how)
 
         def finish(raw: str) -> Answer:
             stats = self.model.last_stats
             timings.update(first_token_s=stats.first_token_s, generate_s=time.perf_counter() - t_gen,
                            prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens,
                            tokens_per_s=stats.tokens_per_s)
-            answer = check_answer(question, standalone, raw, self.shown, self.answerer.reader,
+            prose = raw[:len(raw) - len(outline)] if outline and raw.endswith(outline) else raw
+            answer = check_answer(question, standalone, prose, self.shown, self.answerer.reader,
                                   self.retriever._repos)
+            add_map(answer, mapped, how=how)
+            answer.raw_text = raw  # what was streamed: the model's prose, then the map
             answer.sources = sources
             answer.timings = timings
-            self.turns.append(Turn(question, messages[-1]["content"], raw))
+            self.turns.append(Turn(question, messages[-1]["content"], prose))
             self._continuing = True
             return answer
 
-        return AnswerStream(pieces, finish, sources)
+        return AnswerStream(_then(pieces, outline), finish, sources)
 
     def _relevant(self, nodes: list[NodeWithScore]) -> bool:
         if not nodes:
@@ -192,6 +204,7 @@ class Conversation:
         extends the previous one (so the model may reuse its evaluated prefix)."""
         model = self.model
         budget = model.context_size - self.llm_settings.max_answer_tokens - SAFETY_MARGIN
+        graph = CallGraph(self.answerer.reader, self.retriever._repos)  # what each source calls (outline.py)
         head: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *EXAMPLE_TURN]
         tail = question_block(question, how)
         if self.turns and self._continuing:
@@ -204,7 +217,7 @@ class Conversation:
                 known = {(s.repo, s.path, s.start_line, s.end_line) for s in self.shown}
                 fresh = [n for n in nodes if _key(n) not in known]
                 new = _fit_sources(fresh, model, room, first_number=len(self.shown) + 1,
-                                   with_repo=self.multi_repo)
+                                   with_repo=self.multi_repo, graph=graph, show_calls=how)
                 content = (f"More sources:\n\n{_blocks(new)}\n\n" if new else "") + tail
                 self.shown += new
                 return [*head, *history, {"role": "user", "content": content}], self.shown[:], True
@@ -217,7 +230,8 @@ class Conversation:
                 break
             history = pair + history
         room = budget - model.count_messages([*head, *history]) - model.count_tokens(tail)
-        sources = _fit_sources(nodes, model, room, first_number=1, with_repo=self.multi_repo)
+        sources = _fit_sources(nodes, model, room, first_number=1, with_repo=self.multi_repo, graph=graph,
+                               show_calls=how)
         self.shown = sources
         content = f"Sources:\n\n{_blocks(sources)}\n\n{tail}"
         return [*head, *history, {"role": "user", "content": content}], sources[:], False
@@ -228,13 +242,23 @@ def _key(node: NodeWithScore) -> tuple:
     return (m["repo"], m["path"], m["start_line"], m["end_line"])
 
 
+def _then(pieces: Any, last: str) -> Any:
+    """The model's pieces, then `last` (the reading map) as one more piece."""
+    yield from pieces
+    if last:
+        yield last
+
+
 def _blocks(sources: list[Source]) -> str:
     return "\n\n".join(s.block() for s in sources)
 
 
 def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, first_number: int,
-                 with_repo: bool = False) -> list[Source]:
-    """Sources in rank order while they fit `budget` tokens; a long one is cut at a line to fill the rest."""
+                 with_repo: bool = False, graph: CallGraph | None = None, show_calls: bool = False) -> list[Source]:
+    """Sources in rank order while they fit `budget` tokens; a long one is cut at a line to fill the rest.
+    With `graph`, each source knows what its lines call (for the reading map; in its header with
+    `show_calls`: measured with the 0.5B, a header naming `reserve_stock` under `OrderService.create_order`
+    made it answer "OrderService.reserve_stock", so only a "how" question's headers name calls)."""
     sources: list[Source] = []
     used = model.count_tokens("Sources:\n\n")
     for node in nodes:
@@ -242,7 +266,9 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
         src = Source(number=first_number + len(sources), repo=m["repo"], path=m["path"],
                      start_line=int(m["start_line"]), end_line=int(m["end_line"]), symbol=m.get("symbol", ""),
                      kind=m.get("kind", ""), language=m.get("language", ""), text=node.node.get_content(),
-                     score=float(node.score or 0.0), with_repo=with_repo, called_by=m.get("called_by", ""))
+                     score=float(node.score or 0.0), with_repo=with_repo, called_by=m.get("called_by", ""),
+                     show_calls=show_calls)
+        src.calls = source_calls(graph, src) if graph is not None else []
         cost = model.count_tokens(src.block()) + 2
         if used + cost <= budget:
             sources.append(src)
@@ -256,6 +282,7 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
             lines = lines[: max(1, int(len(lines) * 0.8))]
             src.text = "\n".join(lines)
             src.end_line = src.start_line + len(lines) - 1
+            src.calls = source_calls(graph, src) if graph is not None else []
             cost = model.count_tokens(src.block()) + 2
             if cost <= room:
                 sources.append(src)

@@ -25,6 +25,8 @@ class Source:
     score: float = 0.0
     with_repo: bool = False  # name the repository in the prompt (when more than one is indexed)
     called_by: str = ""  # for a "how" question: the source's caller in the flow (app/answer/flow.py)
+    calls: list[str] = field(default_factory=list)  # what its code calls, from the symbol table (outline.py)
+    show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
 
     @property
     def location(self) -> str:
@@ -45,6 +47,7 @@ class Source:
         what = f"{self.kind} {self.short_name} in " if self.short_name else ""
         caller = self.called_by.split(".")[-2:] if self.called_by else []
         step = f", called by {'.'.join(caller)}" if caller else ""
+        step += f"; it calls {', '.join(self.calls)}" if self.calls and self.show_calls else ""
         return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}{step}\n"
                 f"```{self.language}\n{self.text.rstrip()}\n```")
 
@@ -67,7 +70,7 @@ class Answer:
     question: str
     standalone_question: str
     text: str  # final: citations renumbered to match `citations`, unknown names marked
-    raw_text: str  # as the model wrote it (what was streamed)
+    raw_text: str  # what was streamed: the model's text as written, then the reading map (outline.py)
     citations: list[Source]  # the sources the answer cites, in order of first citation
     cited_numbers: list[int]  # their numbers in the prompt (and in the streamed text)
     sources: list[Source]  # every source the prompt carried

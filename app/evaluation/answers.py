@@ -140,12 +140,12 @@ def score_text(q: AnswerQuestion, text: str, *, citations: int = 0, precise: int
     return AnswerScore(q.id, q.kind, key, flow, citations, precise, invented, first_token_s, text)
 
 
-def citation_counts(answer: object) -> tuple[int, int]:
-    """(citations, precise citations) of a checked `Answer`: a citation is precise when its source's lines hold
-    a code name or path that its sentence names."""
+def citation_counts(answer: object, text: str | None = None) -> tuple[int, int]:
+    """(citations, precise citations) of a checked `Answer` (or of `text`, a part of its text): a citation is
+    precise when its source's lines hold a code name or path that its sentence names."""
     from app.answer.citations import _mentions, _sentences, _supports
 
-    text = answer.text  # type: ignore[attr-defined]
+    text = answer.text if text is None else text  # type: ignore[attr-defined]
     cites = answer.citations  # type: ignore[attr-defined]
     total = precise = 0
     for start, end in _sentences(text, []):
@@ -206,13 +206,17 @@ def run_sources(settings: Settings, questions: list[AnswerQuestion]) -> SystemRu
     return run
 
 
-def run_dayone(settings: Settings, questions: list[AnswerQuestion], log: Callable[[str], None]) -> SystemRun:
+def run_dayone(settings: Settings, questions: list[AnswerQuestion],
+               log: Callable[[str], None]) -> tuple[SystemRun, SystemRun]:
+    """The whole answer as a reader gets it, and the same answers' model prose alone (without the reading map
+    read from the index, app/answer/outline.py): what the model itself adds."""
     from app.answer.chat_model import load_chat_model
     from app.answer.conversation import Answerer
+    from app.answer.outline import split_map
     from indexer.embedding.dense import embedder_for
     from indexer.reader import IndexReader
 
-    run = SystemRun("dayone")
+    run, prose_run = SystemRun("dayone"), SystemRun("dayone, the model's prose only")
     model = load_chat_model(settings)
     with IndexReader(settings) as reader:
         answerer = Answerer(reader, embedder_for(settings), model, settings)
@@ -227,8 +231,12 @@ def run_dayone(settings: Settings, questions: list[AnswerQuestion], log: Callabl
             invented = sum(1 for f in answer.flagged if f.kind in ("symbol", "path", "relation"))
             run.scores.append(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
                                          first_token_s=first or 0.0))
+            prose = split_map(answer.text)[0]
+            total, precise = citation_counts(answer, prose)
+            prose_run.scores.append(score_text(q, prose, citations=total, precise=precise, invented=invented,
+                                               first_token_s=first or 0.0))
             log(f"dayone {i}/{len(questions)} {q.id}: {time.perf_counter() - t0:.0f} s")
-    return run
+    return run, prose_run
 
 
 def run_llamaindex_rag(settings: Settings, questions: list[AnswerQuestion], roots: dict[str, Path],
@@ -290,7 +298,7 @@ def run(settings: Settings, systems: Iterable[str], folder: Path = ANSWERS_DIR, 
         if name == "sources":
             runs.append(run_sources(settings, questions))
         elif name == "dayone":
-            runs.append(run_dayone(settings, questions, log))
+            runs += run_dayone(settings, questions, log)
         else:
             runs.append(run_llamaindex_rag(settings, questions, roots, log))
     return runs

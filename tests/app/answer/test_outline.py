@@ -1,0 +1,96 @@
+"""The reading map under an answer: the real shop index, its real symbol table, the real 0.5B model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.answer.callgraph import CallGraph
+from app.answer.conversation import Answerer
+from app.answer.outline import HOW_HEADING, WHERE_HEADING, reading_map, source_calls, split_map
+from app.answer.results import Source
+from tests.app.answer.test_chat_model import shared_chat_model
+from tests.conftest import EXAMPLE_SHOP
+
+
+def _source(reader, symbol: str, number: int = 1) -> Source:
+    """A prompt source for the whole definition of `symbol` in the shop, as the prompt would carry it."""
+    d = next(d for d in reader.symbols.definitions(symbol, ["shop"]) if d.qualified_name.endswith(symbol))
+    text = "\n".join((EXAMPLE_SHOP / d.path).read_text().splitlines()[d.start_line - 1:d.end_line])
+    return Source(number=number, repo="shop", path=d.path, start_line=d.start_line, end_line=d.end_line,
+                  symbol=d.qualified_name, kind=d.kind, language="python", text=text)
+
+
+def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
+    _settings, reader = shop
+    pay = _source(reader, "OrderService.pay")
+    calls = source_calls(CallGraph(reader, ["shop"]), pay)
+    # OrderService.pay charges the card, then queues the confirmation: both are definitions in the shop, each a
+    # method named with its class (one definition each).
+    assert "PaymentGateway.charge" in calls and "Notifier.order_confirmed" in calls
+    assert calls.index("PaymentGateway.charge") < calls.index("Notifier.order_confirmed")
+    assert not [c for c in calls if c.split(".")[-1] == "pay"]  # not itself
+    assert all(reader.symbols.definitions(c, ["shop"]) for c in calls)  # only names the index defines
+    # Outside the user's repositories nothing is read.
+    assert source_calls(CallGraph(reader, []), pay) == []
+
+
+def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
+    _settings, reader = shop
+    graph = CallGraph(reader, ["shop"])
+    sources = [_source(reader, "OrderService.pay", 1), _source(reader, "PaymentGateway.charge", 2)]
+    for s in sources:
+        s.calls = source_calls(graph, s)
+    how = reading_map(sources, how=True)
+    assert how.startswith("\n\n" + HOW_HEADING)
+    lines = how.strip().splitlines()[1:]
+    assert lines[0].startswith("1. `OrderService.pay` in api/orders.py [1]: calls ")
+    assert "`PaymentGateway.charge`" in lines[0]
+    assert lines[1].startswith("2. `PaymentGateway.charge` in api/payments.py [2]")
+    where = reading_map(sources, how=False)
+    assert where.startswith("\n\n" + WHERE_HEADING) and "- `OrderService.pay` in api/orders.py [1]" in where
+    # A docs section is nothing to walk: no map at all.
+    doc = Source(number=3, repo="shop", path="README.md", start_line=1, end_line=5, symbol="README.md#Shop",
+                 kind="section", language="markdown", text="# Shop")
+    assert reading_map([doc], how=True) == ""
+    prose = "Orders are paid by `OrderService.pay` [1]."
+    assert split_map(prose + how) == (prose, how) and split_map(prose) == (prose, "")
+
+
+@pytest.fixture(scope="module")
+def answerer(shop, embedder) -> Answerer:
+    settings, reader = shop
+    return Answerer(reader, embedder, shared_chat_model(), settings)
+
+
+def test_an_answer_streams_the_map_after_the_prose_and_the_checker_keeps_it_clean(answerer):
+    stream = answerer.ask("How are orders paid?")
+    pieces = list(stream)
+    answer = stream.answer
+    assert pieces[-1].lstrip().startswith(HOW_HEADING)  # the map is the last piece, after the model's prose
+    prose, outline = split_map(answer.text)
+    assert outline, answer.text
+    # Every name in the map is in the index: nothing flagged in it, and its citations are real sources.
+    assert "(not in the index)" not in outline and "[?]" not in outline
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", outline)]
+    assert cited and all(1 <= n <= len(answer.citations) for n in cited)
+    steps = outline.strip().splitlines()[1:]
+    assert any("OrderService.pay" in s and "`PaymentGateway.charge`" in s for s in steps), outline
+    # A "how" question's prompt tells the model what each source calls; a "where" question's does not (the 0.5B
+    # read a called name as a member of the source's class).
+    assert any("; it calls " in s.block().splitlines()[0] for s in answer.sources)
+    conversation = answerer.conversation()
+    nodes = conversation.retriever.retrieve("where are orders paid?")
+    _messages, sources, _reuse = conversation._build_prompt("where are orders paid?", nodes, how=False)
+    assert any(s.calls for s in sources) and not any("it calls" in s.block() for s in sources)
+
+
+def test_the_map_can_be_switched_off(shop, embedder):
+    settings, reader = shop
+    quiet = Answerer(reader, embedder, shared_chat_model(),
+                     settings.model_copy(update={"llm": settings.llm.model_copy(update={"reading_map": False})}))
+    stream = quiet.ask("How are orders paid?")
+    text = "".join(stream)
+    assert HOW_HEADING not in text and WHERE_HEADING not in text
+    assert split_map(stream.answer.text)[1] == ""
