@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from app.answer.callgraph import CODE_KINDS, CallGraph
 from app.answer.results import Answer, Source
+from app.search.roles import path_role
 from indexer.catalog.symbols import Location
 
 MAX_CALLS = 6  # calls named per source: a class body calls many things, and the list must stay readable
@@ -47,10 +48,14 @@ def source_calls(graph: CallGraph, source: Source) -> list[str]:
     loc = _definition(graph, source)
     if loc is None:
         return []
+    # Names are matched, not types: in itsdangerous, `self.signer(...)` in `Serializer.make_signer` (an attribute)
+    # resolved to the only `signer` definition, a test's. Code outside the tests does not call into them.
+    testing = path_role(source.path) == "test"
     targets: dict[str, list[Location]] = {}
     for edge in graph.callees(loc):
         name = edge.callee.name
-        if name != loc.name and name not in NOT_STEPS and source.start_line <= edge.line <= source.end_line:
+        if name != loc.name and name not in NOT_STEPS and source.start_line <= edge.line <= source.end_line and (
+                testing or path_role(edge.callee.path) != "test"):
             targets.setdefault(name, []).append(edge.callee)
     names = []
     for name, found in targets.items():

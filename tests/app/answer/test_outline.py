@@ -94,3 +94,53 @@ def test_the_map_can_be_switched_off(shop, embedder):
     text = "".join(stream)
     assert HOW_HEADING not in text and WHERE_HEADING not in text
     assert split_map(stream.answer.text)[1] == ""
+
+
+SIGNING = {
+    "signing/serializer.py": '''class Serializer:
+    """Signs what it dumps."""
+
+    def __init__(self, signer):
+        self.signer = signer
+
+    def make_signer(self):
+        """The attribute set in __init__, called: no definition of this name exists outside the tests."""
+        return self.signer(self.key)
+
+    def dumps(self, obj):
+        return self.make_signer().sign(encode(obj))
+
+
+def encode(obj):
+    return repr(obj).encode()
+''',
+    "tests/test_serializer.py": '''class TestSigner:
+    def signer(self, key):
+        return key
+''',
+}
+
+
+def test_code_outside_the_tests_is_not_mapped_into_a_test_by_a_shared_name(tmp_path_factory, embedder):
+    from app.settings import load_settings
+    from indexer.reader import IndexReader
+    from tests.conftest import index_repos
+
+    home = index_repos(tmp_path_factory.mktemp("signing"), {"signing": SIGNING}, embedder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAYONE_HOME", str(home))
+        settings = load_settings()
+    with IndexReader(settings) as reader:
+        graph = CallGraph(reader, ["signing"])
+        d = next(d for d in reader.symbols.definitions("Serializer.make_signer", ["signing"]))
+        make_signer = Source(number=1, repo="signing", path=d.path, start_line=d.start_line, end_line=d.end_line,
+                             symbol=d.qualified_name, kind=d.kind, language="python", text="")
+        # The index does resolve `self.signer(...)` to the test's method (names, not types) ...
+        assert any(e.callee.path.startswith("tests/") for e in graph.callees(graph.enclosing(
+            "signing", d.path, d.start_line)))
+        # ... but the map does not send a reader from the code into a test.
+        assert source_calls(graph, make_signer) == []
+        d = next(d for d in reader.symbols.definitions("Serializer.dumps", ["signing"]))
+        dumps = Source(number=2, repo="signing", path=d.path, start_line=d.start_line, end_line=d.end_line,
+                       symbol=d.qualified_name, kind=d.kind, language="python", text="")
+        assert sorted(source_calls(graph, dumps)) == ["Serializer.make_signer", "encode"]  # one line: any order
