@@ -5,7 +5,9 @@
 #
 # Settings (environment): MODELS (default "7b 0.5b 1.5b 14b", in that order of importance), PROMPTS ("1024 4096"),
 # REPEATS (3), MAX_TOKENS (128 generated per answer), BUDGET_S (seconds before it skips what is left; 480),
-# CMAKE_ARGS (default: CUDA for sm_90, no llava, no NCCL), FA ("1": also time 7B with flash attention on).
+# CMAKE_ARGS (default: CUDA for sm_90, no llava, no NCCL, no flash-attention kernels: dayone runs with flash_attn off
+# and they are half of ggml-cuda's compile; the H200 built the rest in 224 s), FA ("1": also time 7B with flash
+# attention on; needs CMAKE_ARGS without -DGGML_CUDA_FA=OFF).
 # Results in $OUT (the device tool brings them back): run.log, build-tail.log, gen.jsonl, answer-speed.{jsonl,md},
 # answer-speed-fa.{jsonl,md}. Build outputs and models go to .gpu-answer-build/ (ignored, not carried), so a
 # second call on the same warm machine skips what the first finished.
@@ -30,7 +32,7 @@ PROMPTS=${PROMPTS:-"1024 4096"}
 REPEATS=${REPEATS:-3}
 MAX_TOKENS=${MAX_TOKENS:-128}
 EXPECT_GPU=${EXPECT_GPU:-1}
-CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_CUDA_NCCL=OFF"}
+CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_CUDA_NCCL=OFF -DGGML_CUDA_FA=OFF"}
 PY=${PY:-python3}
 [ -f "$G/llama-src.tgz" ] || { echo "no $G/llama-src.tgz: run benchmarks/gpu/answer_prep.sh and carry .gpu-answer"; exit 2; }
 mkdir -p "$B/models"
@@ -108,7 +110,7 @@ for m in $MODELS; do
     timeout "$(left)" $PY benchmarks/gpu/answer_speed.py "$f" --label "Qwen2.5-Coder-$m Q4_K_M (random weights)" \
         --prompts $PROMPTS --repeats "$REPEATS" --max-tokens "$MAX_TOKENS" --out "$OUT"
 done
-if [ "${FA:-1}" = 1 ] && [ "$(left)" -gt 45 ]; then
+if [ "${FA:-0}" = 1 ] && [ "$(left)" -gt 45 ]; then
     f=$B/models/qwen2.5-coder-7b-random-q4_k_m.gguf
     [ -s "$f" ] && timeout "$(left)" $PY benchmarks/gpu/answer_speed.py "$f" --name answer-speed-fa \
         --label "Qwen2.5-Coder-7b Q4_K_M (random weights), flash_attn on" --prompts $PROMPTS \

@@ -63,6 +63,9 @@ def trim(sdist: Path, out: Path, top: str = "llama-cpp-python") -> tuple[int, in
                 dropped += 1  # links and devices: none are needed to build
                 continue
             member.name = f"{top}/{rel}"
+            # a long name also sits in the member's PAX "path" header, which wins over .name when read back: the
+            # first device run failed on 49 fattn-vec instances left under the sdist's own top folder
+            member.pax_headers = {k: v for k, v in member.pax_headers.items() if k not in ("path", "linkpath")}
             dst.addfile(member, src.extractfile(member) if member.isfile() else None)
             kept += member.isfile()
     return kept, dropped
