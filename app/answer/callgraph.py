@@ -54,6 +54,7 @@ class CallGraph:
         self.repos = repos
         self._files: dict[tuple[str, str], list[Location]] = {}
         self._named: dict[str, list[Location]] = {}
+        self._imports: dict[tuple[str, str], list[tuple[str, int]]] = {}
 
     def allowed(self, repo: str) -> bool:
         return self.repos is None or repo in self.repos
@@ -63,6 +64,14 @@ class CallGraph:
         if key not in self._files:
             self._files[key] = self.symbols.file_definitions(repo, path) if self.allowed(repo) else []
         return self._files[key]
+
+    def import_lines(self, repo: str, path: str) -> list[tuple[str, int]]:
+        """(name, line) of what the file imports: a Python module or imported name, a JavaScript module path."""
+        key = (repo, path)
+        if key not in self._imports:
+            self._imports[key] = [(n, line) for n, _k, line in self.symbols.references_in(
+                repo, path, 1, 1 << 30, ["import"])] if self.allowed(repo) else []
+        return self._imports[key]
 
     def enclosing(self, repo: str, path: str, line: int) -> Location | None:
         """The innermost code definition whose lines hold `line` (None at module level)."""

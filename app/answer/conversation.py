@@ -39,7 +39,7 @@ from app.answer.chat_model import ChatModel, Message
 from app.answer.citations import check_answer, strip_citations
 from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
-from app.answer.outline import add_map, reading_map, source_calls
+from app.answer.outline import add_map, describe, reading_map
 from app.answer.prompts import (
     EXAMPLE_TURN,
     MIN_SOURCE_TOKENS,
@@ -268,7 +268,8 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
                      kind=m.get("kind", ""), language=m.get("language", ""), text=node.node.get_content(),
                      score=float(node.score or 0.0), with_repo=with_repo, called_by=m.get("called_by", ""),
                      show_calls=show_calls)
-        src.calls = source_calls(graph, src) if graph is not None else []
+        if graph is not None:
+            describe(graph, src)
         cost = model.count_tokens(src.block()) + 2
         if used + cost <= budget:
             sources.append(src)
@@ -282,7 +283,8 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
             lines = lines[: max(1, int(len(lines) * 0.8))]
             src.text = "\n".join(lines)
             src.end_line = src.start_line + len(lines) - 1
-            src.calls = source_calls(graph, src) if graph is not None else []
+            if graph is not None:
+                describe(graph, src)
             cost = model.count_tokens(src.block()) + 2
             if cost <= room:
                 sources.append(src)

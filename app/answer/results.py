@@ -26,6 +26,9 @@ class Source:
     with_repo: bool = False  # name the repository in the prompt (when more than one is indexed)
     called_by: str = ""  # for a "how" question: the source's caller in the flow (app/answer/flow.py)
     calls: list[str] = field(default_factory=list)  # what its code calls, from the symbol table (outline.py)
+    raises: list[str] = field(default_factory=list)  # the index's exceptions its code raises or throws
+    members: list[str] = field(default_factory=list)  # for a class: its public methods, in source order
+    uses: list[str] = field(default_factory=list)  # imported functions from outside the index it calls
     show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
 
     @property
@@ -48,6 +51,7 @@ class Source:
         caller = self.called_by.split(".")[-2:] if self.called_by else []
         step = f", called by {'.'.join(caller)}" if caller else ""
         step += f"; it calls {', '.join(self.calls)}" if self.calls and self.show_calls else ""
+        step += f"; it raises {', '.join(self.raises)}" if self.raises and self.show_calls else ""
         return (f"Source [{self.number}]: {what}{where}, lines {self.start_line}-{self.end_line}{step}\n"
                 f"```{self.language}\n{self.text.rstrip()}\n```")
 

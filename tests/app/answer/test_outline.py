@@ -8,18 +8,85 @@ import pytest
 
 from app.answer.callgraph import CallGraph
 from app.answer.conversation import Answerer
-from app.answer.outline import HOW_HEADING, WHERE_HEADING, reading_map, source_calls, split_map
+from app.answer.outline import HOW_HEADING, WHERE_HEADING, describe, reading_map, source_calls, split_map
 from app.answer.results import Source
+from indexer.reader import IndexReader
 from tests.app.answer.test_chat_model import shared_chat_model
-from tests.conftest import EXAMPLE_SHOP
+from tests.conftest import EXAMPLE_SHOP, index_repos
 
 
-def _source(reader, symbol: str, number: int = 1) -> Source:
-    """A prompt source for the whole definition of `symbol` in the shop, as the prompt would carry it."""
-    d = next(d for d in reader.symbols.definitions(symbol, ["shop"]) if d.qualified_name.endswith(symbol))
-    text = "\n".join((EXAMPLE_SHOP / d.path).read_text().splitlines()[d.start_line - 1:d.end_line])
-    return Source(number=number, repo="shop", path=d.path, start_line=d.start_line, end_line=d.end_line,
-                  symbol=d.qualified_name, kind=d.kind, language="python", text=text)
+def _source(reader, symbol: str, number: int = 1, root=EXAMPLE_SHOP, repo: str = "shop",
+            language: str = "python") -> Source:
+    """A prompt source for the whole definition of `symbol`, as the prompt would carry it."""
+    d = next(d for d in reader.symbols.definitions(symbol, [repo]) if d.qualified_name.endswith(symbol))
+    text = "\n".join((root / d.path).read_text().splitlines()[d.start_line - 1:d.end_line])
+    return Source(number=number, repo=repo, path=d.path, start_line=d.start_line, end_line=d.end_line,
+                  symbol=d.qualified_name, kind=d.kind, language=language, text=text)
+
+
+def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported_helpers(shop):
+    _settings, reader = shop
+    graph = CallGraph(reader, ["shop"])
+    pay = _source(reader, "OrderService.pay", 2)
+    describe(graph, pay)
+    # `raise OrderError(...)` is a failure path, listed apart so a long body's calls do not crowd it out.
+    assert pay.raises == ["OrderError"] and "OrderError" not in pay.calls
+    assert "PaymentGateway.charge" in pay.calls
+    service = _source(reader, "OrderService")
+    describe(graph, service)
+    assert service.members == ["create_order", "get", "pay", "cancel", "refund"]  # public, in source order
+    # checkout.tsx calls React's `useState`, imported from outside the repository: named with its module.
+    page = next(d for d in reader.symbols.file_definitions("shop", "web/src/checkout.tsx") if d.kind == "function")
+    component = _source(reader, page.name, 3, language="tsx")
+    describe(graph, component)
+    assert "`useState` (react)" in component.uses
+    lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
+    assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
+                        "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`.")
+    assert lines[1].endswith("; raises `OrderError`.") and "uses `useState` (react)" in lines[2]
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory, embedder):
+    """A small repository with typed overloads and an npm-style import, indexed for real."""
+    files = {
+        "tokens.py": (
+            "import typing as t\n\nfrom hashlib import sha256\n\n\nclass Expired(Exception):\n    pass\n\n\n"
+            "def decode(value):\n    return value\n\n\nclass Checker:\n"
+            "    @t.overload\n    def check(self, value: str) -> str: ...\n\n"
+            "    @t.overload\n    def check(self, value: bytes) -> bytes: ...\n\n"
+            "    def check(self, value):\n        raw = decode(value)\n        digest = sha256(raw)\n"
+            "        if not digest:\n            raise Expired('too old')\n        return raw\n"),
+        "server.js": (
+            "const compose = require('koa-compose');\n\nfunction handle(middleware) {\n"
+            "  const fn = compose(middleware);\n  return fn;\n}\n\nmodule.exports = handle;\n"),
+    }
+    base = tmp_path_factory.mktemp("outline-tools")
+    home = index_repos(base, {"tools": files}, embedder)
+    return base / "tools", home
+
+
+def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_names_its_package(tools,
+                                                                                                 monkeypatch):
+    root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    from app.settings import load_settings
+
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["tools"])
+        # The excerpt starts at the first `@overload` stub, which calls nothing; the implementation does.
+        defs = [d for d in reader.symbols.file_definitions("tools", "tokens.py") if d.name == "check"]
+        assert len(defs) == 3
+        first, last = min(d.start_line for d in defs), max(d.end_line for d in defs)
+        text = "\n".join((root / "tokens.py").read_text().splitlines()[first - 1:last])
+        check = Source(number=1, repo="tools", path="tokens.py", start_line=first, end_line=last,
+                       symbol="Checker.check", kind="method", language="python", text=text)
+        describe(graph, check)
+        assert check.calls == ["decode"] and check.raises == ["Expired"]
+        assert check.uses == ["`sha256` (hashlib)"]
+        handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
+        describe(graph, handle)
+        assert handle.uses == ["`compose` (koa-compose)"]
 
 
 def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
