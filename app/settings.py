@@ -57,7 +57,8 @@ class LLMSettings(BaseModel):
     max_sources: int = Field(default=4, ge=1, le=50)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     # Under the model's prose, a list of the code sources with the functions each calls, read from the symbol
-    # table: "Steps in the code" for a "how" question, "Where to read" otherwise (app/answer/outline.py).
+    # table: "Steps in the code" for a "how" question, "Where to read" otherwise, which also lists the search's
+    # next two hits (the model does not read them) (app/answer/outline.py).
     reading_map: bool = True
     # Below this cosine similarity between the question and the best chunk, nothing is relevant: the answer
     # says so without calling the model.

@@ -39,7 +39,7 @@ from app.answer.chat_model import ChatModel, Message
 from app.answer.citations import check_answer, strip_citations
 from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
-from app.answer.outline import add_map, describe, reading_map
+from app.answer.outline import MAP_EXTRA, add_map, describe, reading_map
 from app.answer.prompts import (
     EXAMPLE_TURN,
     MIN_SOURCE_TOKENS,
@@ -114,6 +114,7 @@ class Conversation:
         self.model = answerer.model
         self.llm_settings = answerer.settings.llm
         self.retriever = IndexRetriever(answerer.retriever, k=self.llm_settings.max_sources, repos=repos,
+                                        extra=MAP_EXTRA if self.llm_settings.reading_map else 0,
                                         languages=languages, reranker=answerer.reranker)
         self.condenser = DayoneLLM(self.model, max_tokens=64)
         self.multi_repo = len(answerer.reader.manifest.repos()) > 1
@@ -146,6 +147,8 @@ class Conversation:
         timings["condense_s"] = time.perf_counter() - started
         t = time.perf_counter()
         nodes = self.retriever.retrieve(standalone)
+        extra = [n for n in nodes if n.node.metadata.get("map_only")]  # for the reading map only, never the model
+        nodes = [n for n in nodes if not n.node.metadata.get("map_only")]
         timings["retrieve_s"] = time.perf_counter() - t
         if not self._relevant(nodes):
             return self._no_context(question, standalone, timings)
@@ -160,6 +163,10 @@ class Conversation:
         this_turn = {_key(n)[:3] for n in nodes}
         mapped = [s for s in sources if (s.repo, s.path, s.start_line) in this_turn] \
             if self.llm_settings.reading_map else []
+        if mapped and extra and not how:  # a "how" map is the flow's steps; other questions also get where else to read
+            graph = CallGraph(self.answerer.reader, self.retriever._repos)
+            mapped += [_source(n, len(self.shown) + 1 + i, with_repo=self.multi_repo, graph=graph)
+                       for i, n in enumerate(extra)]
         outline = reading_map(mapped, how=how)
 
         def finish(raw: str) -> Answer:
@@ -253,6 +260,19 @@ def _blocks(sources: list[Source]) -> str:
     return "\n\n".join(s.block() for s in sources)
 
 
+def _source(node: NodeWithScore, number: int, *, with_repo: bool, graph: CallGraph | None,
+            show_calls: bool = False) -> Source:
+    """A retrieved node as a numbered source; with `graph`, knowing what its lines call (outline.py)."""
+    m = node.node.metadata
+    src = Source(number=number, repo=m["repo"], path=m["path"], start_line=int(m["start_line"]),
+                 end_line=int(m["end_line"]), symbol=m.get("symbol", ""), kind=m.get("kind", ""),
+                 language=m.get("language", ""), text=node.node.get_content(), score=float(node.score or 0.0),
+                 with_repo=with_repo, called_by=m.get("called_by", ""), show_calls=show_calls)
+    if graph is not None:
+        describe(graph, src)
+    return src
+
+
 def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, first_number: int,
                  with_repo: bool = False, graph: CallGraph | None = None, show_calls: bool = False) -> list[Source]:
     """Sources in rank order while they fit `budget` tokens; a long one is cut at a line to fill the rest.
@@ -262,14 +282,7 @@ def _fit_sources(nodes: list[NodeWithScore], model: ChatModel, budget: int, *, f
     sources: list[Source] = []
     used = model.count_tokens("Sources:\n\n")
     for node in nodes:
-        m = node.node.metadata
-        src = Source(number=first_number + len(sources), repo=m["repo"], path=m["path"],
-                     start_line=int(m["start_line"]), end_line=int(m["end_line"]), symbol=m.get("symbol", ""),
-                     kind=m.get("kind", ""), language=m.get("language", ""), text=node.node.get_content(),
-                     score=float(node.score or 0.0), with_repo=with_repo, called_by=m.get("called_by", ""),
-                     show_calls=show_calls)
-        if graph is not None:
-            describe(graph, src)
+        src = _source(node, first_number + len(sources), with_repo=with_repo, graph=graph, show_calls=show_calls)
         cost = model.count_tokens(src.block()) + 2
         if used + cost <= budget:
             sources.append(src)

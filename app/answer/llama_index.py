@@ -40,10 +40,12 @@ class IndexRetriever(BaseRetriever):
     """
 
     def __init__(self, retriever: Retriever, *, k: int = 6, repos: list[str] | None = None,
-                 languages: list[str] | None = None, follow_calls: bool = True, reranker: Reranker | None = None):
+                 languages: list[str] | None = None, follow_calls: bool = True, reranker: Reranker | None = None,
+                 extra: int = 0):
         super().__init__()
         self._retriever = retriever
         self._k = k
+        self._extra = extra  # hits after the first k, returned last with metadata "map_only" (app/answer/outline.py)
         self._repos = list(repos) if repos is not None else None  # [] (no access) must not widen to all
         self._languages = languages or None
         self._follow = follow_calls  # "how" questions: add the callees that hold the flow (app/answer/flow.py)
@@ -53,11 +55,12 @@ class IndexRetriever(BaseRetriever):
         from app.answer.flow import follow_flow, is_how_question
 
         query = query_bundle.query_str
+        k = self._k + self._extra
         if self._reranker is not None:
-            hits = self._reranker.search(self._retriever, query, k=self._k, repos=self._repos,
-                                         languages=self._languages)
+            hits = self._reranker.search(self._retriever, query, k=k, repos=self._repos, languages=self._languages)
         else:
-            hits = self._retriever.search(query, k=self._k, repos=self._repos, languages=self._languages)
+            hits = self._retriever.search(query, k=k, repos=self._repos, languages=self._languages)
+        hits, extra = hits[:self._k], hits[self._k:]
         similarity = self._best_similarity(query)
         defined = self._names_defined(query)
         texts = [self._full_text(hit) for hit in hits]
@@ -77,6 +80,14 @@ class IndexRetriever(BaseRetriever):
                     "query_similarity": similarity, "term_coverage": coverage, "names_defined": defined}
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=text, metadata=meta)
             nodes.append(NodeWithScore(node=node, score=hit.score))
+        seen = {n.node.id_ for n in nodes}
+        for hit in extra:
+            meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
+                    "symbol": hit.symbol, "kind": hit.kind, "language": hit.language, "map_only": True}
+            node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=hit.text,
+                            metadata=meta)
+            if node.id_ not in seen:
+                nodes.append(NodeWithScore(node=node, score=hit.score))
         return nodes
 
     def _best_similarity(self, query: str) -> float:

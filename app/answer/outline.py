@@ -27,7 +27,10 @@ MAX_CALLS = 6  # calls named per source: a class body calls many things, and the
 MAX_RAISES = 4  # exceptions named per source, apart from its calls (a failure path is what a "how" answer skips)
 MAX_MEMBERS = 8  # methods named for a class source
 MAX_USES = 4  # imported functions from outside the index that the source calls (`fresh`, `compose`)
-MAX_LINES = 5  # sources in the map under the answer
+MAX_LINES = 6  # sources in the map under the answer
+# Search hits after the prompt's, listed (never read by the model) under a "where" or "what for" answer: the
+# search's next places cost no model time.
+MAP_EXTRA = 2
 HOW_HEADING = "Steps in the code (in the order they run, from the index):"
 WHERE_HEADING = "Where to read (from the index):"
 HEADINGS = (HOW_HEADING, WHERE_HEADING)

@@ -211,3 +211,25 @@ def test_code_outside_the_tests_is_not_mapped_into_a_test_by_a_shared_name(tmp_p
         dumps = Source(number=2, repo="signing", path=d.path, start_line=d.start_line, end_line=d.end_line,
                        symbol=d.qualified_name, kind=d.kind, language="python", text="")
         assert sorted(source_calls(graph, dumps)) == ["Serializer.make_signer", "encode"]  # one line: any order
+
+
+def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads(answerer):
+    stream = answerer.ask("Where is stock reserved and released?")
+    list(stream)
+    answer = stream.answer
+    _prose, outline = split_map(answer.text)
+    assert outline.lstrip().startswith(WHERE_HEADING), answer.text
+    read = {(s.path, s.start_line) for s in answer.sources}  # what the prompt carried
+    extra = [c for c in answer.citations if (c.path, c.start_line) not in read]
+    # The search's next hits after the prompt's are listed and cited, with their real locations.
+    assert extra, outline
+    for source in extra:
+        number = answer.citations.index(source) + 1
+        assert f"`{source.short_name}` in {source.path} [{number}]" in outline
+        assert (EXAMPLE_SHOP / source.path).is_file()
+    assert len(outline.strip().splitlines()) - 1 <= 6
+    # A "how" question's map is the flow's steps only: nothing the model did not read.
+    how = answerer.ask("How are orders paid?")
+    list(how)
+    read = {(s.path, s.start_line) for s in how.answer.sources}
+    assert all((c.path, c.start_line) in read for c in how.answer.citations)
