@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from app.answer.callgraph import CALLABLE_KINDS, CallGraph
 from app.search.retriever import Retriever, SearchHit
+from app.search.roles import path_role
 from indexer.catalog.symbols import Location
 from indexer.store import SearchFilter
 
@@ -70,9 +71,12 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
     added: list[tuple[FlowStep, FlowStep]] = []  # (new step, the step it was reached from)
 
     def pick(parents: list[tuple[FlowStep, Location]], quota: int, depth: int) -> list[tuple[FlowStep, Location]]:
+        # Calls are matched by name, not type: code outside the tests does not call into them (itsdangerous's
+        # `self.signer(...)` in `Serializer.make_signer` reached the test helper `TestSigner.signer`).
         candidates = [(parent, edge.callee, edge.line) for parent, loc in parents
                       for edge in graph.callees(loc, max_candidates=2)
-                      if (edge.callee.repo, edge.callee.path, edge.callee.qualified_name) not in seen]
+                      if (edge.callee.repo, edge.callee.path, edge.callee.qualified_name) not in seen
+                      and (path_role(loc.path) == "test" or path_role(edge.callee.path) != "test")]
         if not candidates:
             return []
         scored = _similarities(retriever, vector, [c[1] for c in candidates], repos, languages)

@@ -74,3 +74,33 @@ def test_the_prompt_of_a_how_question_asks_for_the_steps_in_order_and_names_each
     conversation.reset()
     messages, _sources, _reuse = conversation._build_prompt("where are orders paid?", nodes)
     assert ANSWER_RULES in messages[-1]["content"]
+
+
+def test_the_flow_does_not_follow_a_shared_name_from_the_code_into_a_test(tmp_path_factory, embedder, monkeypatch):
+    from app.settings import load_settings
+    from indexer.reader import IndexReader
+    from tests.conftest import index_repos
+
+    files = {
+        "tokens/serializer.py": (
+            "class Serializer:\n    def __init__(self, signer):\n        self.signer = signer\n\n"
+            "    def make_signer(self, salt):\n"
+            "        \"\"\"Build the signer that signs each payload with the salt.\"\"\"\n"
+            "        return self.signer(salt)\n\n"
+            "    def dumps(self, obj):\n        \"\"\"Sign the payload with a signer made for it.\"\"\"\n"
+            "        payload = str(obj)\n        return self.make_signer('salt').sign(payload)\n"),
+        "tests/test_serializer.py": (
+            "from tokens.serializer import Serializer\n\n\nclass TestSigner:\n"
+            "    def signer(self, salt):\n        \"\"\"A signer for the tests that signs every payload.\"\"\"\n"
+            "        return salt\n\n    def test_dumps(self):\n        assert Serializer(self.signer).dumps(1)\n"),
+    }
+    home = index_repos(tmp_path_factory.mktemp("flow-tests"), {"tokens": files}, embedder)
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        search = Retriever(reader, embedder, settings.search)
+        steps = _symbols(IndexRetriever(search, k=1, repos=["tokens"]), "how does Serializer.dumps sign a payload?")
+    symbols = [s for s, _caller in steps]
+    # `self.signer(...)` is an attribute; the only definition of that name, a test's, is not a step of the flow.
+    assert symbols[0].endswith("Serializer.dumps") and any(s.endswith("make_signer") for s in symbols), steps
+    assert not [s for s in symbols if "TestSigner" in s], steps
