@@ -206,7 +206,13 @@ def test_removing_the_filter_is_caught(two_repos, tmp_path, monkeypatch):
 
 def test_hidden_repository_asked_for_by_name_and_unknown_users(two_repos):
     for q in ("OrderService.pay", "ledger_reconcile", "settlement ledger"):
-        assert _search(q, "--user", "contractor", "--repo", "payments") == []
+        # Asked for by name, a hidden repository reads exactly like one that does not exist: a one-line error
+        # (as `ask` gives), never results and never a hint that it exists.
+        hidden = runner.invoke(app, ["search", "--json", "--user", "contractor", "--repo", "payments", "--", q])
+        missing = runner.invoke(app, ["search", "--json", "--user", "contractor", "--repo", "nope", "--", q])
+        assert hidden.exit_code == missing.exit_code == 2 and hidden.stdout == missing.stdout == ""
+        assert hidden.stderr.strip() == "error: no indexed repository is named 'payments' (indexed: shop)"
+        assert missing.stderr.strip() == "error: no indexed repository is named 'nope' (indexed: shop)"
         assert _search(q, "--user", "stranger") == []
         assert _search(q, "--user", "typo") == []
         assert {h["repo"] for h in _search(q, "--user", "root")} >= {"payments"}

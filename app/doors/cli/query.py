@@ -41,11 +41,12 @@ def search(
         service = Service(settings_from(config))
         try:
             service.require_index()
-            # [] matches nothing: the store filter fails closed
-            hits = service.search(query, k=k, repos=service.scope(user, repo), languages=lang)
+            # [] matches nothing: the store filter fails closed; a --repo name the user cannot read is an error,
+            # as for `ask` (it printed "no results" before, as if the repository held nothing relevant)
+            hits = service.search(query, k=k, repos=service.scope(user, repo, strict=True), languages=lang)
         finally:
             service.close()
-    except USER_ERRORS as exc:
+    except (*USER_ERRORS, UnknownRepository) as exc:
         raise fail(str(exc)) from None
     if as_json:
         sys.stdout.write(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
