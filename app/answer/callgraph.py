@@ -55,6 +55,7 @@ class CallGraph:
         self._files: dict[tuple[str, str], list[Location]] = {}
         self._named: dict[str, list[Location]] = {}
         self._imports: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self._calls: dict[Location, list[tuple[str, int]]] = {}
 
     def allowed(self, repo: str) -> bool:
         return self.repos is None or repo in self.repos
@@ -122,11 +123,13 @@ class CallGraph:
         calls its own body makes outside its methods are included with theirs."""
         if not self.allowed(loc.repo):
             return []
-        seen: dict[str, int] = {}
-        for name, _kind, line in self.symbols.references_in(loc.repo, loc.path, loc.start_line, loc.end_line,
-                                                            ["call"]):
-            seen.setdefault(name, line)
-        return list(seen.items())
+        if loc not in self._calls:  # the reading map asks again for each cut of a long source, and for its imports
+            seen: dict[str, int] = {}
+            for name, _kind, line in self.symbols.references_in(loc.repo, loc.path, loc.start_line, loc.end_line,
+                                                                ["call"]):
+                seen.setdefault(name, line)
+            self._calls[loc] = list(seen.items())
+        return self._calls[loc]
 
     def callees(self, loc: Location, *, max_candidates: int = 3) -> list[Edge]:
         """Edges from `loc` to the definitions its calls resolve to (names with more than `max_candidates`

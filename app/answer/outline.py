@@ -11,7 +11,8 @@ the model can follow the flow it is asked to explain. Under the answer, a short 
 methods, its calls, what it raises and the imported helpers from outside the index it calls (`fresh`,
 `koa-compose`), so a new hire can walk the code even when the prose is thin. Every name in it is read from the
 index (definitions and imports within the user's repositories), none is generated. On the dev split the raises,
-methods and imported helpers took the map alone from 0.47 to 0.57 of the key symbols (2026-12-04).
+methods and imported helpers took the map alone from 0.47 to 0.57 of the key symbols, and a "where" or "what
+for" answer's next two search hits to 0.62 (2026-12-04, docs/answering.md).
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def describe(graph: CallGraph, source: Source) -> None:
                 testing or path_role(edge.callee.path) != "test"):
             targets.setdefault(name, []).append(edge.callee)
             i = edge.line - source.start_line
-            if i < len(lines) and re.search(rf"\b(?:raise|throw)\b.*(?<![\w$]){re.escape(name)}(?![\w$])", lines[i]):
+            # the name right after `raise` / `throw [new]` (a module prefix allowed), not one inside its arguments
+            if i < len(lines) and re.search(rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w$]+\.)*{re.escape(name)}(?![\w$])",
+                                            lines[i]):
                 raised.add(name)
     for name, found in targets.items():
         one = found[0] if len(found) == 1 else None
@@ -89,11 +92,10 @@ def describe(graph: CallGraph, source: Source) -> None:
     source.uses = _imported_calls(graph, loc, source, set(targets))[:MAX_USES]
     if loc.kind == "class":
         prefix = loc.qualified_name + "."
-        source.members = [d.name for d in graph.file_definitions(source.repo, source.path)
-                          if d.kind == "method" and d.qualified_name.startswith(prefix)
-                          and "." not in d.qualified_name[len(prefix):] and not d.name.startswith("_")
-                          ][:MAX_MEMBERS]
-        source.members = list(dict.fromkeys(source.members))
+        members = [d.name for d in graph.file_definitions(source.repo, source.path)
+                   if d.kind == "method" and d.qualified_name.startswith(prefix)
+                   and "." not in d.qualified_name[len(prefix):] and not d.name.startswith("_")]
+        source.members = list(dict.fromkeys(members))[:MAX_MEMBERS]  # an overloaded method once
 
 
 def _norm(name: str) -> str:
@@ -130,12 +132,6 @@ def _imported_calls(graph: CallGraph, loc: Location, source: Source, resolved: s
             found.append(f"`{name}` ({module})" if module and module != name else f"`{name}`")
             break
     return list(dict.fromkeys(found))
-
-
-def source_calls(graph: CallGraph, source: Source) -> list[str]:
-    """What the source's lines call (see `describe`), raises left out."""
-    describe(graph, source)
-    return source.calls
 
 
 def map_sources(sources: list[Source]) -> list[Source]:

@@ -8,11 +8,16 @@ import pytest
 
 from app.answer.callgraph import CallGraph
 from app.answer.conversation import Answerer
-from app.answer.outline import HOW_HEADING, WHERE_HEADING, describe, reading_map, source_calls, split_map
+from app.answer.outline import HOW_HEADING, WHERE_HEADING, describe, reading_map, split_map
 from app.answer.results import Source
 from indexer.reader import IndexReader
 from tests.app.answer.test_chat_model import shared_chat_model
 from tests.conftest import EXAMPLE_SHOP, index_repos
+
+
+def _calls(graph: CallGraph, source: Source) -> list[str]:
+    describe(graph, source)
+    return source.calls
 
 
 def _source(reader, symbol: str, number: int = 1, root=EXAMPLE_SHOP, repo: str = "shop",
@@ -56,7 +61,9 @@ def tools(tmp_path_factory, embedder):
             "    @t.overload\n    def check(self, value: str) -> str: ...\n\n"
             "    @t.overload\n    def check(self, value: bytes) -> bytes: ...\n\n"
             "    def check(self, value):\n        raw = decode(value)\n        digest = sha256(raw)\n"
-            "        if not digest:\n            raise Expired('too old')\n        return raw\n"),
+            "        if not digest:\n            raise Expired('too old')\n        return raw\n\n\n"
+            "def age_text(value):\n    return str(value)\n\n\n"
+            "def reject(value):\n    raise Expired(age_text(value))\n"),
         "server.js": (
             "const compose = require('koa-compose');\n\nfunction handle(middleware) {\n"
             "  const fn = compose(middleware);\n  return fn;\n}\n\nmodule.exports = handle;\n"),
@@ -84,6 +91,10 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
         describe(graph, check)
         assert check.calls == ["decode"] and check.raises == ["Expired"]
         assert check.uses == ["`sha256` (hashlib)"]
+        # What is raised is the name right after `raise`; a helper called in its arguments is a call.
+        reject = _source(reader, "reject", root=root, repo="tools")
+        describe(graph, reject)
+        assert (reject.calls, reject.raises) == (["age_text"], ["Expired"])
         handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
         describe(graph, handle)
         assert handle.uses == ["`compose` (koa-compose)"]
@@ -92,7 +103,7 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
 def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
     _settings, reader = shop
     pay = _source(reader, "OrderService.pay")
-    calls = source_calls(CallGraph(reader, ["shop"]), pay)
+    calls = _calls(CallGraph(reader, ["shop"]), pay)
     # OrderService.pay charges the card, then queues the confirmation: both are definitions in the shop, each a
     # method named with its class (one definition each).
     assert "PaymentGateway.charge" in calls and "Notifier.order_confirmed" in calls
@@ -100,7 +111,7 @@ def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop)
     assert not [c for c in calls if c.split(".")[-1] == "pay"]  # not itself
     assert all(reader.symbols.definitions(c, ["shop"]) for c in calls)  # only names the index defines
     # Outside the user's repositories nothing is read.
-    assert source_calls(CallGraph(reader, []), pay) == []
+    assert _calls(CallGraph(reader, []), pay) == []
 
 
 def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
@@ -108,7 +119,7 @@ def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
     graph = CallGraph(reader, ["shop"])
     sources = [_source(reader, "OrderService.pay", 1), _source(reader, "PaymentGateway.charge", 2)]
     for s in sources:
-        s.calls = source_calls(graph, s)
+        describe(graph, s)
     how = reading_map(sources, how=True)
     assert how.startswith("\n\n" + HOW_HEADING)
     lines = how.strip().splitlines()[1:]
@@ -206,11 +217,11 @@ def test_code_outside_the_tests_is_not_mapped_into_a_test_by_a_shared_name(tmp_p
         assert any(e.callee.path.startswith("tests/") for e in graph.callees(graph.enclosing(
             "signing", d.path, d.start_line)))
         # ... but the map does not send a reader from the code into a test.
-        assert source_calls(graph, make_signer) == []
+        assert _calls(graph, make_signer) == []
         d = next(d for d in reader.symbols.definitions("Serializer.dumps", ["signing"]))
         dumps = Source(number=2, repo="signing", path=d.path, start_line=d.start_line, end_line=d.end_line,
                        symbol=d.qualified_name, kind=d.kind, language="python", text="")
-        assert sorted(source_calls(graph, dumps)) == ["Serializer.make_signer", "encode"]  # one line: any order
+        assert sorted(_calls(graph, dumps)) == ["Serializer.make_signer", "encode"]  # one line: any order
 
 
 def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads(answerer):
