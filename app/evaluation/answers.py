@@ -24,7 +24,7 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from app.settings import Settings
 
 ANSWERS_DIR = EVAL_DIR / "answers"
 KINDS = ("where", "how", "what_for")
-SYSTEMS = ("sources", "dayone", "llama-index")
+SYSTEMS = ("sources", "map", "dayone", "llama-index")
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,47 @@ def run_sources(settings: Settings, questions: list[AnswerQuestion]) -> SystemRu
     return run
 
 
+class _Silent:
+    """The chat model with its generation left out: dayone's answer path with no prose, so the answer is the
+    reading map alone. Its tokenizer and context size still size the prompt, so the map lists what the model
+    would have been given."""
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def stream(self, *_args: object, **_kwargs: object) -> Iterator[str]:
+        from app.answer.chat_model import GenerationStats
+
+        self.last_stats = GenerationStats()
+        return iter(())
+
+
+def run_map(settings: Settings, questions: list[AnswerQuestion]) -> SystemRun:
+    """The reading map alone (app/answer/outline.py): what the index gives under every answer, no model time."""
+    from app.answer.chat_model import load_chat_model
+    from app.answer.conversation import Answerer
+    from indexer.embedding.dense import embedder_for
+    from indexer.reader import IndexReader
+
+    run = SystemRun("reading map (no prose)")
+    model = _Silent(load_chat_model(settings))
+    with IndexReader(settings) as reader:
+        answerer = Answerer(reader, embedder_for(settings), model, settings)  # type: ignore[arg-type]
+        for q in questions:
+            t0 = time.perf_counter()
+            stream = answerer.ask(q.question, repos=[q.repo])
+            for _piece in stream:
+                pass
+            answer = stream.answer
+            total, precise = citation_counts(answer)
+            run.scores.append(score_text(q, answer.text, citations=total, precise=precise,
+                                         first_token_s=time.perf_counter() - t0))
+    return run
+
+
 def run_dayone(settings: Settings, questions: list[AnswerQuestion],
                log: Callable[[str], None]) -> tuple[SystemRun, SystemRun]:
     """The whole answer as a reader gets it, and the same answers' model prose alone (without the reading map
@@ -297,6 +338,8 @@ def run(settings: Settings, systems: Iterable[str], folder: Path = ANSWERS_DIR, 
     for name in wanted:
         if name == "sources":
             runs.append(run_sources(settings, questions))
+        elif name == "map":
+            runs.append(run_map(settings, questions))
         elif name == "dayone":
             runs += run_dayone(settings, questions, log)
         else:

@@ -34,8 +34,9 @@ def eval_retrieval(
     as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
     answers: Annotated[bool, typer.Option("--answers", help="measure answers (eval/answers/) instead of "
                                           "retrieval")] = False,
-    systems: Annotated[str, typer.Option("--systems", help="with --answers: comma-separated, of sources, dayone, "
-                                         "llama-index")] = "sources,dayone,llama-index",
+    systems: Annotated[str, typer.Option(
+        "--systems", help="with --answers: comma-separated, of sources, map (the reading map alone), dayone, "
+        "llama-index")] = "sources,map,dayone,llama-index",
     limit: Annotated[int, typer.Option("--limit", help="with --answers: only the first N questions")] = 0,
     config: ConfigOpt = None,
 ) -> None:

@@ -16,6 +16,7 @@ from app.evaluation.answers import (
     citation_counts,
     load_answer_questions,
     names,
+    run_map,
     score_text,
 )
 from app.evaluation.retrieval_eval import EvalError
@@ -83,3 +84,15 @@ def test_citation_precision_reads_the_cited_lines(shop_and_billing):
     answer = check_answer("q", "q", raw, shown, reader, ["shop"])
     # [1] holds the method its sentence names; [2]'s sentence names no code, so it cannot be shown to hold it.
     assert citation_counts(answer) == (len(answer.citations), 1)
+
+
+def test_the_map_system_scores_the_reading_map_alone_with_no_model_text(shop):
+    from app.answer.outline import HOW_HEADING
+
+    settings, _reader = shop
+    run = run_map(settings, [HOW])
+    (score,) = run.scores
+    # The answer is the map only (no prose before its heading), and it walks the whole payment flow from the index.
+    assert score.text.lstrip().startswith(HOW_HEADING), score.text
+    assert score.key_recall == 1.0 and score.flow_recall == 1.0, score.text
+    assert score.citations >= 3 and score.precise == score.citations and score.invented == 0
