@@ -18,6 +18,7 @@ from indexer.reader import IndexReader
 CODE_KINDS = {"function", "method", "class", "struct", "interface", "trait", "enum", "impl", "object",
               "constructor", "type", "module_type", "protocol"}
 CALLABLE_KINDS = {"function", "method", "constructor"}
+VALUE_KINDS = {"variable", "constant"}
 # Method names every language's standard containers and strings have: `items.get(k)` or `parts.join()` is far more
 # often a dict, list or string than the repository's own `get`, so a call by one of these names is not resolved
 # to a method elsewhere (a function of that name in the caller's own file still is).
@@ -93,6 +94,13 @@ class CallGraph:
                 if d.kind in CODE_KINDS:
                     self._named[d.name].append(d)
         return {n: self._named.get(n, []) for n in names}
+
+    def defined_values(self, names: Iterable[str]) -> set[str]:
+        """Which of `names` the repositories define as a module-level constant or variable."""
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return set()
+        return {d.name for d in self.symbols.definitions_named(wanted, self.repos) if d.kind in VALUE_KINDS}
 
     def find(self, name: str) -> list[Location]:
         """Definitions of `name`: a short name (`pay`) or a dotted one (`OrderService.pay`, a suffix of the

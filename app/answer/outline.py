@@ -8,11 +8,12 @@ table knows those calls, so they are read from it, not generated: the sources' n
 The map goes to two places. In the prompt of a "how" question, each source's header names what it calls, so
 the model can follow the flow it is asked to explain. Under the answer, a short list ("Steps in the code" for a
 "how" question, in the flow's order; "Where to read" otherwise) names each source with its citation, a class's
-methods, its calls, what it raises and the imported helpers from outside the index it calls (`fresh`,
-`koa-compose`), so a new hire can walk the code even when the prose is thin. Every name in it is read from the
-index (definitions and imports within the user's repositories), none is generated. On the dev split the raises,
-methods and imported helpers took the map alone from 0.47 to 0.57 of the key symbols, and a "where" or "what
-for" answer's next two search hits to 0.62 (2026-12-04, docs/answering.md).
+methods, its calls, what it raises, the fields and constants it reads (`self.secret_keys`) and the imported
+helpers from outside the index it calls (`fresh`, `koa-compose`), so a new hire can walk the code even when the
+prose is thin. Every name in it is read from the index or the source's own lines (definitions and imports within
+the user's repositories), none is generated. On the dev split the raises, methods and imported helpers took the
+map alone from 0.47 to 0.57 of the key symbols, a "where" or "what for" answer's next two search hits to 0.62,
+and the fields and constants to 0.70 (2026-12-04, docs/answering.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_CALLS = 6  # calls named per source: a class body calls many things, and the
 MAX_RAISES = 4  # exceptions named per source, apart from its calls (a failure path is what a "how" answer skips)
 MAX_MEMBERS = 8  # methods named for a class source
 MAX_USES = 4  # imported functions from outside the index that the source calls (`fresh`, `compose`)
+MAX_STATE = 5  # fields and module constants named per source (`self.secret_keys`, `DEFAULT_TIMEOUT_CONFIG`)
 MAX_LINES = 6  # sources in the map under the answer
 # Search hits after the prompt's, listed (never read by the model) under a "where" or "what for" answer: the
 # search's next places cost no model time.
@@ -61,7 +63,7 @@ def describe(graph: CallGraph, source: Source) -> None:
     short name. A name with more than three definitions in scope (`get`, `run`) is not listed: which one runs
     is a guess.
     """
-    source.calls, source.raises, source.members, source.uses = [], [], [], []
+    source.calls, source.raises, source.members, source.uses, source.state = [], [], [], [], []
     if not source.short_name:
         return
     loc = _definition(graph, source)
@@ -96,6 +98,51 @@ def describe(graph: CallGraph, source: Source) -> None:
                    if d.kind == "method" and d.qualified_name.startswith(prefix)
                    and "." not in d.qualified_name[len(prefix):] and not d.name.startswith("_")]
         source.members = list(dict.fromkeys(members))[:MAX_MEMBERS]  # an overloaded method once
+    source.state = _state(graph, loc, source)[:MAX_STATE]
+
+
+# The object a method's code reads its fields through; Go's receivers are named per type and are left out.
+_RECEIVERS = {"python": r"(?:self|cls)", "rust": "self", "ruby": "self"}
+_CONSTANT = re.compile(r"(?<![\w$.])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![\w$])")
+_CLASS_FIELD = re.compile(r"^(\s+)([A-Za-z_]\w*)\s*(?::[^=\n]+)?=(?!=)")
+_COMMENT = ("#", "//", "*", "/*")
+
+
+def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
+    """The fields and module constants the source's code reads or sets, in the order it first does.
+
+    Behaviour often hangs on state, not on a call: itsdangerous tries `self.secret_keys` newest first, koa trusts
+    `this.app.proxyIpHeader`, httpx falls back to `DEFAULT_TIMEOUT_CONFIG`. A field is an attribute of the
+    object (`self.x`, `this.app.x`) that is not called (a call is a step, listed apart) and is not one of the
+    class's methods; for a class, the names its body assigns (`default_serializer = json`). A constant is an
+    upper-case name that the repositories define at module level. All are read from the source's own lines."""
+    receiver = _RECEIVERS.get(source.language, "this")
+    field_ref = re.compile(rf"(?<![\w$.])({receiver})((?:\.[A-Za-z_$][\w$]*){{1,2}})(\s*\()?")
+    methods = {d.name for d in graph.file_definitions(source.repo, source.path) if d.kind in ("method", "function")}
+    lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
+    found: list[str] = []
+    constants: list[str] = []
+    body_indent = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(_COMMENT):
+            continue
+        if loc.kind == "class" and i > 0:
+            indent = len(line) - len(line.lstrip())
+            body_indent = indent if body_indent is None else body_indent
+            m = _CLASS_FIELD.match(line)
+            if m and len(m.group(1)) == body_indent and not m.group(2).startswith("__"):
+                found.append(m.group(2))
+        for m in field_ref.finditer(line):
+            parts = m.group(2).lstrip(".").split(".")
+            if m.group(3):
+                parts = parts[:-1]  # `self.signer.sign(...)` reads `self.signer`; the call itself is a step
+            if parts and parts[0] not in methods and not parts[0].startswith("__"):
+                found.append(".".join([m.group(1), *parts]))
+        constants += [c for c in _CONSTANT.findall(line) if c not in constants]
+    defined = graph.defined_values(constants)
+    ordered = list(dict.fromkeys(found))
+    return ordered[:MAX_STATE - min(2, len(defined))] + [c for c in constants if c in defined][:MAX_STATE]
 
 
 def _norm(name: str) -> str:
@@ -153,7 +200,8 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
         number = (numbers or {}).get(source.number, source.number)
         where = f"{source.repo}:{source.path}" if source.with_repo else source.path
         facts = [f"{label} {', '.join(f'`{n}`' for n in names)}" for label, names in
-                 (("methods", source.members), ("calls", source.calls), ("raises", source.raises)) if names]
+                 (("methods", source.members), ("calls", source.calls), ("raises", source.raises),
+                  ("state", source.state)) if names]
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
         line = f"`{source.short_name}` in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")

@@ -29,6 +29,7 @@ class Source:
     raises: list[str] = field(default_factory=list)  # the index's exceptions its code raises or throws
     members: list[str] = field(default_factory=list)  # for a class: its public methods, in source order
     uses: list[str] = field(default_factory=list)  # imported functions from outside the index it calls
+    state: list[str] = field(default_factory=list)  # fields and module constants its code reads or sets
     show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
 
     @property

@@ -47,8 +47,9 @@ def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported
     assert "`useState` (react)" in component.uses
     lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
     assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
-                        "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`.")
-    assert lines[1].endswith("; raises `OrderError`.") and "uses `useState` (react)" in lines[2]
+                        "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`; "
+                        "state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`.")
+    assert "; raises `OrderError`" in lines[1] and "uses `useState` (react)" in lines[2]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,17 @@ def tools(tmp_path_factory, embedder):
             "        if not digest:\n            raise Expired('too old')\n        return raw\n\n\n"
             "def age_text(value):\n    return str(value)\n\n\n"
             "def reject(value):\n    raise Expired(age_text(value))\n"),
+        "keys.py": (
+            "DEFAULT_ROUNDS = 3\n\n\nclass Signer:\n    default_digest = 'sha1'\n    key_derivation: str = 'hmac'\n\n"
+            "    def __init__(self, secret_keys):\n        self.secret_keys = secret_keys\n\n"
+            "    def derive(self, key):\n        return key\n\n"
+            "    def verify(self, value):\n        # self.ignored is a comment\n"
+            "        for key in reversed(self.secret_keys):\n"
+            "            if self.derive(key) == value and self.key_derivation:\n"
+            "                return DEFAULT_ROUNDS\n        return 0\n"),
+        "proxy.js": (
+            "class Request {\n  ips() {\n    const header = this.app.proxyIpHeader;\n    return this.get(header);\n"
+            "  }\n\n  get(name) {\n    return name;\n  }\n}\n\nmodule.exports = Request;\n"),
         "server.js": (
             "const compose = require('koa-compose');\n\nfunction handle(middleware) {\n"
             "  const fn = compose(middleware);\n  return fn;\n}\n\nmodule.exports = handle;\n"),
@@ -98,6 +110,29 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
         handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
         describe(graph, handle)
         assert handle.uses == ["`compose` (koa-compose)"]
+
+
+def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, monkeypatch):
+    root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    from app.settings import load_settings
+
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["tools"])
+        # Fields read or set through `self`, not the method it calls or a comment; a constant the repository defines.
+        verify = _source(reader, "Signer.verify", root=root, repo="tools")
+        describe(graph, verify)
+        assert verify.state == ["self.secret_keys", "self.key_derivation", "DEFAULT_ROUNDS"]
+        assert verify.calls == ["Signer.derive"]
+        # A class: the names its body assigns come first.
+        signer = _source(reader, "Signer", root=root, repo="tools")
+        describe(graph, signer)
+        assert signer.state[:3] == ["default_digest", "key_derivation", "self.secret_keys"]
+        assert "; state `default_digest`, `key_derivation`" in reading_map([signer], how=False)
+        # JavaScript reads through `this`, a chain included; `this.get(...)` is a call, not state.
+        ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
+        describe(graph, ips)
+        assert ips.state == ["this.app.proxyIpHeader"]
 
 
 def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
