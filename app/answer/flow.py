@@ -6,7 +6,8 @@ question that asks how something works, the best hits' calls are followed throug
 (app/answer/callgraph.py) one or two hops; each callee is ranked by the dense similarity of its chunk to the
 question (computed by the store, within the caller's repositories), the best few join the sources, and the
 sources are ordered along the flow: each caller directly before the callees it leads to, in the order its body
-calls them.
+calls them. When search lands in the middle of a flow, the caller the question names leads into the hit
+(`_caller_first`; on the dev split, koa's `respond` gets `handleRequest` before it).
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
             picked.append((step, callee))
         return picked
 
+    if (up := _caller_first(graph, retriever, vector, question, seeds[0], seen, repos, languages)) is not None:
+        caller_step, caller_loc, line = up
+        seed_step = seeds[0][0]
+        steps[steps.index(seed_step)] = caller_step  # the caller takes the hit's place, the hit becomes its step
+        seed_step.caller, seed_step.depth, seed_step.line = caller_step.hit.symbol, 1, line
+        added.append((seed_step, caller_step))
+        seeds = [(caller_step, caller_loc), *seeds]
     first_hop = []
     for (step, loc), quota in zip(seeds, QUOTAS, strict=False):
         first_hop += pick([(step, loc)], quota, 1)
@@ -115,6 +123,52 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
         steps.remove(drop)
         added = [(s, p) for s, p in added if p is not drop]
     return _order(steps, added)
+
+
+def _caller_first(graph: CallGraph, retriever: Retriever, vector: object, question: str,
+                  seed: tuple[FlowStep, Location], seen: set[tuple[str, str, str]], repos: list[str] | None,
+                  languages: list[str] | None) -> tuple[FlowStep, Location, int] | None:
+    """The caller that leads into the best hit, when it is more about the question than the hit itself.
+
+    Search often lands in the middle of a flow: "how does a Koa application handle an incoming request?" finds
+    `respond`, the last step, while `handleRequest` (which calls it) and `callback` hold the flow. The hit's
+    callers (outside the tests) are ranked like callees; the best one comes first when it ranks at least as high
+    as the hit or its name holds more of the question's words (`handleRequest` for "handle ... request"), so
+    "how does `dumps` work?" keeps `dumps` as the entry."""
+    step, loc = seed
+    edges, _sites = graph.callers(loc, limit=100)
+    lines: dict[tuple[str, str, str], int] = {}
+    found: dict[tuple[str, str, str], Location] = {}
+    for e in edges:
+        caller = _outermost(graph, e.caller)  # `handleResponse = () => respond(ctx)` is a line of `handleRequest`
+        if caller.kind in CALLABLE_KINDS and _key(caller) not in seen and caller != loc \
+                and path_role(caller.path) != "test":
+            found.setdefault(_key(caller), caller)
+            lines.setdefault(_key(caller), e.line)
+    callers = list(found.values())
+    if not callers:
+        return None
+    scored = _similarities(retriever, vector, [*callers, loc], repos, languages)
+
+    def rank(d: Location) -> float:
+        return scored[_key(d)][0] + NAME_BONUS * _name_overlap(d.name, question) if _key(d) in scored else -1.0
+
+    best = max(callers, key=rank)
+    named = _name_overlap(best.name, question) > _name_overlap(loc.name, question)
+    if rank(best) < MIN_SIMILARITY or (rank(best) < rank(loc) and not named):
+        return None
+    seen.add(_key(best))
+    hit = scored[_key(best)][1]
+    return FlowStep(replace(hit, score=step.hit.score)), best, lines[_key(best)]
+
+
+def _outermost(graph: CallGraph, loc: Location) -> Location:
+    """The function a nested function (a closure, an arrow function) is part of: its own lines are no chunk."""
+    by_name = {d.qualified_name: d for d in graph.file_definitions(loc.repo, loc.path)}
+    while (parent := by_name.get(loc.qualified_name.rpartition(".")[0])) is not None \
+            and parent.kind in CALLABLE_KINDS:
+        loc = parent
+    return loc
 
 
 def _order(steps: list[FlowStep], added: list[tuple[FlowStep, FlowStep]]) -> list[FlowStep]:

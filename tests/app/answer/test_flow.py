@@ -104,3 +104,37 @@ def test_the_flow_does_not_follow_a_shared_name_from_the_code_into_a_test(tmp_pa
     # `self.signer(...)` is an attribute; the only definition of that name, a test's, is not a step of the flow.
     assert symbols[0].endswith("Serializer.dumps") and any(s.endswith("make_signer") for s in symbols), steps
     assert not [s for s in symbols if "TestSigner" in s], steps
+
+
+def test_a_hit_in_the_middle_of_a_flow_is_led_into_by_the_caller_the_question_names(tmp_path_factory, embedder,
+                                                                                     monkeypatch):
+    from app.answer.flow import follow_flow
+    from app.settings import load_settings
+    from indexer.reader import IndexReader
+    from tests.conftest import index_repos
+
+    files = {
+        "lib/server.js": (
+            "class Server {\n  handleRequest(ctx) {\n    const finish = () => respond(ctx);\n"
+            "    return parseBody(ctx).then(finish);\n  }\n}\n\n"
+            "function parseBody(ctx) {\n  // read the request body into ctx.body\n  return ctx.read();\n}\n\n"
+            "function respond(ctx) {\n  // write the status and the body to the socket\n  ctx.res.end(ctx.body);\n}\n\n"
+            "module.exports = Server;\n"),
+    }
+    home = index_repos(tmp_path_factory.mktemp("flow-callers"), {"web": files}, embedder)
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        search = Retriever(reader, embedder, settings.search)
+        respond = next(h for h in search.search("respond", k=5, repos=["web"]) if h.symbol.endswith("respond"))
+
+        def flow(question: str) -> list[tuple[str, str]]:
+            return [(s.hit.symbol.rsplit(".", 1)[-1], s.caller.rsplit(".", 1)[-1])
+                    for s in follow_flow(search, question, [respond], repos=["web"])]
+
+        # Search landed on the last step; the caller named by the question (through the arrow function it
+        # defines) leads, and the hit follows it as its step.
+        steps = flow("How does the server handle an incoming request?")
+        assert steps[0] == ("handleRequest", "") and ("respond", "handleRequest") in steps, steps
+        # A question about the hit itself keeps it as the entry.
+        assert flow("How does respond write the status and body to the socket?")[0] == ("respond", ""), steps
