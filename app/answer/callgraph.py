@@ -9,6 +9,7 @@ resolves to every `get`, so callers with several candidates keep them all and sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ CONTAINER_METHODS = {"get", "items", "keys", "values", "append", "extend", "upda
                      "setdefault", "startswith", "endswith", "encode", "decode", "lower", "upper", "read", "write",
                      "close", "open", "then", "map", "filter", "reduce", "push", "forEach", "log", "toString",
                      "set", "has", "delete", "find", "next", "send", "run", "call", "apply", "bind"}
+_SELF_CALL = re.compile(r"(?<![\w$.])(?:self|this)\.([A-Za-z_$][\w$]*)\s*\(")
 _FAMILIES = {"py": "py", "pyi": "py", "js": "js", "jsx": "js", "mjs": "js", "cjs": "js", "ts": "js", "tsx": "js",
              "c": "c", "h": "c", "cc": "c", "cpp": "c", "hpp": "c", "cxx": "c", "kt": "jvm", "kts": "jvm",
              "java": "jvm", "scala": "jvm"}
@@ -114,10 +116,18 @@ class CallGraph:
             found = [d for d in found if ("." + d.qualified_name).endswith(suffix)]
         return found
 
-    def resolve(self, name: str, near: Location) -> list[Location]:
+    def resolve(self, name: str, near: Location, *, on_self: bool = False) -> list[Location]:
         """What a name called from inside `near` may be: the same file's definition, else the same
-        repository's, else any within scope."""
+        repository's, else any within scope. `on_self`: the code calls it as `self.name(...)`/`this.name(...)`,
+        so a method of `near`'s own class is it, even by a container's name (httpx's `Client.request` calls
+        `self.send`)."""
         candidates = [d for d in self.named([name])[name] if d != near and family(d.path) == family(near.path)]
+        if on_self and near.kind == "method":
+            owner = near.qualified_name.rpartition(".")[0]
+            own = [d for d in candidates if d.kind == "method" and d.qualified_name == f"{owner}.{name}"
+                   and (d.repo, d.path) == (near.repo, near.path)]
+            if own:
+                return own
         if name in CONTAINER_METHODS:
             candidates = [d for d in candidates if (d.repo, d.path) == (near.repo, near.path) and d.kind != "method"]
         for narrow in ([d for d in candidates if (d.repo, d.path) == (near.repo, near.path)],
@@ -139,14 +149,17 @@ class CallGraph:
             self._calls[loc] = list(seen.items())
         return self._calls[loc]
 
-    def callees(self, loc: Location, *, max_candidates: int = 3) -> list[Edge]:
+    def callees(self, loc: Location, *, max_candidates: int = 3, code: str = "") -> list[Edge]:
         """Edges from `loc` to the definitions its calls resolve to (names with more than `max_candidates`
-        definitions are left out: `get` or `run` name too many things to be a fact)."""
+        definitions are left out: `get` or `run` name too many things to be a fact). `code`: the definition's
+        text, when the caller has it; the symbol table records a call's name, not what it is called on, and the
+        text tells `self.send(...)` from `response.send(...)`."""
         edges = []
         calls = self.calls(loc)
         self.named([n for n, _ in calls])
+        on_self = set(_SELF_CALL.findall(code)) if code else set()
         for name, line in calls:
-            targets = self.resolve(name, loc)
+            targets = self.resolve(name, loc, on_self=name in on_self)
             if 0 < len(targets) <= max_candidates:
                 edges += [Edge(loc, t, line) for t in targets]
         return edges

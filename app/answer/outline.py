@@ -75,7 +75,7 @@ def describe(graph: CallGraph, source: Source) -> None:
     lines = source.text.split("\n")
     targets: dict[str, list[Location]] = {}
     raised: set[str] = set()
-    for edge in graph.callees(loc):
+    for edge in graph.callees(loc, code=source.text):
         name = edge.callee.name
         if name != loc.name and name not in NOT_STEPS and source.start_line <= edge.line <= source.end_line and (
                 testing or path_role(edge.callee.path) != "test"):

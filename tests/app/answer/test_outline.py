@@ -73,6 +73,10 @@ def tools(tmp_path_factory, embedder):
             "        for key in reversed(self.secret_keys):\n"
             "            if self.derive(key) == value and self.key_derivation:\n"
             "                return DEFAULT_ROUNDS\n        return 0\n"),
+        "client.py": (
+            "class Client:\n    def request(self, url):\n        accept = self.headers.get('accept')\n"
+            "        return self.send(url, accept)\n\n    def send(self, url, accept):\n        return url\n\n"
+            "    def get(self, key):\n        return key\n"),
         "proxy.js": (
             "class Request {\n  ips() {\n    const header = this.app.proxyIpHeader;\n    return this.get(header);\n"
             "  }\n\n  get(name) {\n    return name;\n  }\n}\n\nmodule.exports = Request;\n"),
@@ -133,6 +137,19 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, mo
         ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
         describe(graph, ips)
         assert ips.state == ["this.app.proxyIpHeader"]
+
+
+def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools, monkeypatch):
+    root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    from app.settings import load_settings
+
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["tools"])
+        # `self.send(...)` is `Client.send`; `self.headers.get(...)` is a dict's `get`, not `Client.get`.
+        request = _source(reader, "Client.request", root=root, repo="tools")
+        describe(graph, request)
+        assert (request.calls, request.state) == (["Client.send"], ["self.headers"])
 
 
 def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
