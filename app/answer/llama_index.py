@@ -4,6 +4,7 @@ so llama-index's condense prompt and retriever interface drive dayone's own part
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -60,7 +61,7 @@ class IndexRetriever(BaseRetriever):
             hits = self._reranker.search(self._retriever, query, k=k, repos=self._repos, languages=self._languages)
         else:
             hits = self._retriever.search(query, k=k, repos=self._repos, languages=self._languages)
-        hits, extra = hits[:self._k], hits[self._k:]
+        hits, extra = self._implementations(hits[:self._k]), hits[self._k:]
         similarity = self._best_similarity(query)
         defined = self._names_defined(query)
         texts = [self._full_text(hit) for hit in hits]
@@ -107,13 +108,35 @@ class IndexRetriever(BaseRetriever):
             return True
         return any(manifest.chunks_with_symbol_suffix(n, self._repos) for n in code_names if "." in n)
 
+    def _implementations(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """Each hit on a Python `@overload` stub as its implementation, once.
+
+        The stubs are definitions of their own, and search often ranks the first one best: click's
+        `BaseCommand.main` hit was ten lines of signature that call nothing, so the model read no step and the
+        flow had nothing to follow. The implementation is the longest definition of that name in the file."""
+        reader = self._retriever.reader
+        out: list[SearchHit] = []
+        for hit in hits:
+            if hit.kind in ("function", "method") and hit.symbol:
+                defs = [d for d in reader.symbols.file_definitions(hit.repo, hit.path)
+                        if d.qualified_name == hit.symbol and d.kind == hit.kind]
+                impl = max(defs, key=lambda d: (d.end_line - d.start_line, -d.start_line)) if len(defs) > 1 else None
+                if impl is not None and (hit.start_line, hit.end_line) != (impl.start_line, impl.end_line):
+                    hit = replace(hit, start_line=impl.start_line, end_line=impl.end_line, text="")
+            if not any((h.repo, h.path, h.start_line, h.end_line) == (hit.repo, hit.path, hit.start_line,
+                                                                       hit.end_line) for h in out):
+                out.append(hit)
+        return out
+
     def _full_text(self, hit: SearchHit) -> str:
-        """The hit's code; for a symbol split into parts, all parts joined without their repeated headers."""
+        """The hit's code; for a symbol split into parts, the parts within its lines joined without their
+        repeated headers."""
         span = hit.end_line - hit.start_line + 1
         if len(hit.text.split("\n")) >= span or not hit.symbol:
             return hit.text
         reader = self._retriever.reader
-        rows = reader.manifest.symbol_parts(hit.repo, hit.path, hit.symbol, hit.kind)
+        rows = [r for r in reader.manifest.symbol_parts(hit.repo, hit.path, hit.symbol, hit.kind)
+                if hit.start_line <= r[1] and r[2] <= hit.end_line]
         assert reader.store is not None
         texts = {h.id: h.chunk.text for h in reader.store.retrieve([r[0] for r in rows])}
         out: list[str] = []

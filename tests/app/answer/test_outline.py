@@ -116,6 +116,29 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
         assert handle.uses == ["`compose` (koa-compose)"]
 
 
+def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tools, monkeypatch, embedder):
+    from app.answer.llama_index import IndexRetriever
+    from app.search.retriever import Retriever
+
+    root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    from app.settings import load_settings
+
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        search = Retriever(reader, embedder, settings.search)
+        stub = next(h for h in search.search("Checker.check", k=8, repos=["tools"]) if h.symbol.endswith("check"))
+        lines = (root / "tokens.py").read_text().splitlines()
+        stub_text = "\n".join(lines[stub.start_line - 1:stub.end_line])
+        assert "..." in stub_text and "raise" not in stub_text  # search ranks an `@overload` stub first
+        nodes = [n for n in IndexRetriever(search, k=8, repos=["tools"]).retrieve("Checker.check")
+                 if n.node.metadata["symbol"].endswith("check")]
+        assert len(nodes) == 1
+        meta, text = nodes[0].node.metadata, nodes[0].node.get_content()
+        assert "raise Expired" in text and "..." not in text
+        assert text.splitlines() == lines[meta["start_line"] - 1:meta["end_line"]]
+
+
 def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, monkeypatch):
     root, home = tools
     monkeypatch.setenv("DAYONE_HOME", str(home))
