@@ -106,10 +106,12 @@ _RECEIVERS = {"python": r"(?:self|cls)", "rust": "self", "ruby": "self"}
 _CONSTANT = re.compile(r"(?<![\w$.])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![\w$])")
 _CLASS_FIELD = re.compile(r"^(\s+)([A-Za-z_]\w*)\s*(?::[^=\n]+)?=(?!=)")
 _COMMENT = ("#", "//", "*", "/*")
+_ASSIGNED = re.compile(r"\s*(?:[-+*/%|&^]|\*\*|//|\?\?|\|\||&&)?=(?!=)")
 
 
 def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
-    """The fields and module constants the source's code reads or sets, in the order it first does.
+    """The fields and module constants the source's code sets or reads: what it sets first (its effect), then
+    what it reads, then the fields it calls methods on, each group in the order the code first does it.
 
     Behaviour often hangs on state, not on a call: itsdangerous tries `self.secret_keys` newest first, koa trusts
     `this.app.proxyIpHeader`, httpx falls back to `DEFAULT_TIMEOUT_CONFIG`. A field is an attribute of the
@@ -120,7 +122,7 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
     field_ref = re.compile(rf"(?<![\w$.])({receiver})((?:\.[A-Za-z_$][\w$]*){{1,2}})(\s*\()?")
     methods = {d.name for d in graph.file_definitions(source.repo, source.path) if d.kind in ("method", "function")}
     lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
-    found: list[str] = []
+    found: list[tuple[int, str]] = []  # (0 set, 1 read, 2 an object a call is made on; the name)
     constants: list[str] = []
     body_indent = None
     for i, line in enumerate(lines):
@@ -132,16 +134,28 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
             body_indent = indent if body_indent is None else body_indent
             m = _CLASS_FIELD.match(line)
             if m and len(m.group(1)) == body_indent and not m.group(2).startswith("__"):
-                found.append(m.group(2))
+                found.append((0, m.group(2)))
         for m in field_ref.finditer(line):
             parts = m.group(2).lstrip(".").split(".")
+            if parts[0].startswith("__"):
+                continue
             if m.group(3):
-                parts = parts[:-1]  # `self.signer.sign(...)` reads `self.signer`; the call itself is a step
-            if parts and parts[0] not in methods and not parts[0].startswith("__"):
-                found.append(".".join([m.group(1), *parts]))
+                # `self.signer.sign(...)`: the call is a step, listed apart when it is the index's; a method of
+                # something outside it is named on its field (`this.ctxStorage.getStore()`)
+                if len(parts) == 2 and parts[0] not in methods:
+                    outside = not graph.named([parts[1]])[parts[1]]
+                    found.append((2, f"{m.group(1)}.{parts[0]}" + (f".{parts[1]}()" if outside else "")))
+                continue
+            assigned = bool(_ASSIGNED.match(line, m.end()))
+            # a method's name read without a call is a callback handed on, not state; assigned, it is an
+            # accessor (koa's `this.type = 'html'` runs the `type` setter)
+            if assigned or parts[0] not in methods:
+                found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)
-    ordered = list(dict.fromkeys(found))
+    names = list(dict.fromkeys(name for _rank, name in sorted(found, key=lambda f: f[0])))
+    # `this.ctxStorage` says less than `this.ctxStorage.getStore()` beside it, `this.app` less than `this.app.proxy`
+    ordered = [n for n in names if not any(o.startswith(n + ".") or o == n + "()" for o in names)]
     return ordered[:MAX_STATE - min(2, len(defined))] + [c for c in constants if c in defined][:MAX_STATE]
 
 

@@ -79,7 +79,10 @@ def tools(tmp_path_factory, embedder):
             "    def get(self, key):\n        return key\n"),
         "proxy.js": (
             "class Request {\n  ips() {\n    const header = this.app.proxyIpHeader;\n    return this.get(header);\n"
-            "  }\n\n  get(name) {\n    return name;\n  }\n}\n\nmodule.exports = Request;\n"),
+            "  }\n\n  get(name) {\n    return name;\n  }\n\n  set type(value) {\n    this._type = value;\n  }\n\n"
+            "  current() {\n    if (this.storage) return this.storage.getStore();\n  }\n\n"
+            "  reply(body) {\n    if (this.sent) return;\n    this.type = 'html';\n    this.body = body;\n  }\n}\n\n"
+            "module.exports = Request;\n"),
         "server.js": (
             "const compose = require('koa-compose');\n\nfunction handle(middleware) {\n"
             "  const fn = compose(middleware);\n  return fn;\n}\n\nmodule.exports = handle;\n"),
@@ -160,6 +163,14 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, mo
         ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
         describe(graph, ips)
         assert ips.state == ["this.app.proxyIpHeader"]
+        # What it sets comes before what it reads; assigning `this.type` runs a setter, so it is state too.
+        reply = _source(reader, "Request.reply", root=root, repo="tools", language="javascript")
+        describe(graph, reply)
+        assert reply.state == ["this.type", "this.body", "this.sent"]
+        # A method of something outside the index is named on its field, which is then not listed alone.
+        current = _source(reader, "Request.current", root=root, repo="tools", language="javascript")
+        describe(graph, current)
+        assert current.state == ["this.storage.getStore()"]
 
 
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools, monkeypatch):
