@@ -167,13 +167,22 @@ def _imported_calls(graph: CallGraph, loc: Location, source: Source, resolved: s
     """Calls in the source's lines to a function the file imports from outside the index, with where from:
     express decides freshness with the `fresh` package, koa chains middleware with `koa-compose`. A JavaScript
     import is a module path, so a call counts when the module's name ends with the called name (`koa-compose`,
-    `compose`; `proxy-addr`, `proxyaddr`); a Python `from m import f` names `f` itself."""
+    `compose`; `proxy-addr`, `proxyaddr`) or the name is bound on the import's line (`var sign =
+    require('cookie-signature').sign`); a Python `from m import f` names `f` itself. A call on an imported module
+    (`cookie.serialize(...)`, `hmac.compare_digest(...)`) is named with it."""
     imports = graph.import_lines(source.repo, source.path)
     if not imports:
         return []
     by_line: dict[int, list[str]] = {}
     for name, line in imports:
         by_line.setdefault(line, []).append(name)
+    if source.language in ("javascript", "typescript", "tsx"):  # `var sign = require('cookie-signature').sign`
+        for name, _kind, line in graph.symbols.references_in(source.repo, source.path, min(by_line),
+                                                             max(by_line), ["identifier"]):
+            if line in by_line and name not in by_line[line]:
+                by_line[line].append(name)
+    modules = {_norm(m.rsplit("/", 1)[-1].rsplit(".", 1)[-1]): m for m, _line in imports if not m.startswith(".")}
+    code = "\n".join(line for line in source.text.split("\n") if not line.strip().startswith(_COMMENT))
     calls = [n for n, line in graph.calls(loc) if source.start_line <= line <= source.end_line
              and n not in resolved and n not in NOT_STEPS and len(n) >= 3]
     defined = graph.named(calls)
@@ -181,6 +190,11 @@ def _imported_calls(graph: CallGraph, loc: Location, source: Source, resolved: s
     for name in calls:
         if defined.get(name):
             continue  # an index definition: a call, or one too ambiguous to name
+        # a function of an imported module, called on it: `cookie.serialize(...)`, `hmac.compare_digest(...)`
+        on = re.search(rf"(?<![\w$.])([A-Za-z_$][\w$]*)\.{re.escape(name)}\s*\(", code)
+        if on and (module := modules.get(_norm(on.group(1)))) and on.group(1) not in ("self", "this", "cls"):
+            found.append(f"`{on.group(1)}.{name}`" + (f" ({module})" if _norm(module) != _norm(on.group(1)) else ""))
+            continue
         for names in by_line.values():
             if name in names:  # Python: `from contextlib import ExitStack` records both names on its line
                 module = next((m for m in names if m != name), "") if len(names) == 2 else ""

@@ -48,7 +48,7 @@ def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported
     lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
     assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
                         "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`; "
-                        "state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`.")
+                        "state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`; uses `datetime.now`.")
     assert "; raises `OrderError`" in lines[1] and "uses `useState` (react)" in lines[2]
 
 
@@ -77,6 +77,11 @@ def tools(tmp_path_factory, embedder):
             "class Client:\n    def request(self, url):\n        accept = self.headers.get('accept')\n"
             "        return self.send(url, accept)\n\n    def send(self, url, accept):\n        return url\n\n"
             "    def get(self, key):\n        return key\n"),
+        "cookies.js": (
+            "var cookie = require('cookie');\nvar sign = require('cookie-signature').sign;\n\n"
+            "function setCookie(res, name, value, secret) {\n  var signed = 's:' + sign(value, secret);\n"
+            "  res.append('Set-Cookie', cookie.serialize(name, signed));\n}\n\nmodule.exports = setCookie;\n"),
+        "digest.py": "import hmac\n\n\ndef same(a, b):\n    return hmac.compare_digest(a, b)\n",
         "proxy.js": (
             "class Request {\n  ips() {\n    const header = this.app.proxyIpHeader;\n    return this.get(header);\n"
             "  }\n\n  get(name) {\n    return name;\n  }\n\n  set type(value) {\n    this._type = value;\n  }\n\n"
@@ -117,6 +122,13 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
         handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
         describe(graph, handle)
         assert handle.uses == ["`compose` (koa-compose)"]
+        # A name bound on the import's line, and a function called on an imported module; `res.append` is neither.
+        cookie = _source(reader, "setCookie", root=root, repo="tools", language="javascript")
+        describe(graph, cookie)
+        assert cookie.uses == ["`sign` (cookie-signature)", "`cookie.serialize`"]
+        same = _source(reader, "same", root=root, repo="tools")
+        describe(graph, same)
+        assert same.uses == ["`hmac.compare_digest`"]
 
 
 def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tools, monkeypatch, embedder):
