@@ -120,7 +120,10 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
     upper-case name that the repositories define at module level. All are read from the source's own lines."""
     receiver = _RECEIVERS.get(source.language, "this")
     field_ref = re.compile(rf"(?<![\w$.])({receiver})((?:\.[A-Za-z_$][\w$]*){{1,2}})(\s*\()?")
-    methods = {d.name for d in graph.file_definitions(source.repo, source.path) if d.kind in ("method", "function")}
+    methods: dict[str, int] = {}  # a name defined twice is a getter and setter pair: reading it reads state
+    for d in graph.file_definitions(source.repo, source.path):
+        if d.kind in ("method", "function"):
+            methods[d.name] = methods.get(d.name, 0) + 1
     lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
     found: list[tuple[int, str]] = []  # (0 set, 1 read, 2 an object a call is made on; the name)
     constants: list[str] = []
@@ -147,9 +150,9 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
                     found.append((2, f"{m.group(1)}.{parts[0]}" + (f".{parts[1]}()" if outside else "")))
                 continue
             assigned = bool(_ASSIGNED.match(line, m.end()))
-            # a method's name read without a call is a callback handed on, not state; assigned, it is an
-            # accessor (koa's `this.type = 'html'` runs the `type` setter)
-            if assigned or parts[0] not in methods:
+            # a method's name read without a call is a callback handed on, not state; assigned, or defined twice
+            # (`get querystring()` and `set querystring(str)`), it is an accessor
+            if assigned or methods.get(parts[0], 0) != 1:
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)
