@@ -150,9 +150,10 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
                     found.append((2, f"{m.group(1)}.{parts[0]}" + (f".{parts[1]}()" if outside else "")))
                 continue
             assigned = bool(_ASSIGNED.match(line, m.end()))
-            # a method's name read without a call is a callback handed on, not state; assigned, or defined twice
-            # (`get querystring()` and `set querystring(str)`), it is an accessor
-            if assigned or methods.get(parts[0], 0) != 1:
+            # a method's name read without a call is a callback handed on, not state; assigned, defined twice
+            # (`get querystring()` and `set querystring(str)`) or dereferenced (`this.socket.remoteAddress`,
+            # `this.ips[0]`), it is an accessor
+            if assigned or methods.get(parts[0], 0) != 1 or len(parts) > 1 or line[m.end():m.end() + 1] == "[":
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)

@@ -87,7 +87,8 @@ def tools(tmp_path_factory, embedder):
             "  }\n\n  get(name) {\n    return name;\n  }\n\n  set type(value) {\n    this._type = value;\n  }\n\n"
             "  current() {\n    if (this.storage) return this.storage.getStore();\n  }\n\n"
             "  get path() {\n    return this.url;\n  }\n\n  set path(value) {\n    this.url = value;\n  }\n\n"
-            "  route() {\n    const done = this.reply;\n    return done(this.path);\n  }\n\n"
+            "  get socket() {\n    return this.req.socket;\n  }\n\n"
+            "  route() {\n    const done = this.reply;\n    return done(this.path, this.socket.remoteAddress);\n  }\n\n"
             "  reply(body) {\n    if (this.sent) return;\n    this.type = 'html';\n    this.body = body;\n  }\n}\n\n"
             "module.exports = Request;\n"),
         "server.js": (
@@ -185,10 +186,11 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, mo
         current = _source(reader, "Request.current", root=root, repo="tools", language="javascript")
         describe(graph, current)
         assert current.state == ["this.storage.getStore()"]
-        # A getter and setter pair is state when read; a method read without a call (a callback) is not.
+        # A getter and setter pair is state when read, and so is a getter read through; a method read without a
+        # call (a callback) is not.
         route = _source(reader, "Request.route", root=root, repo="tools", language="javascript")
         describe(graph, route)
-        assert route.state == ["this.path"]
+        assert route.state == ["this.path", "this.socket.remoteAddress"]
 
 
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools, monkeypatch):
