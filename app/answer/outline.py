@@ -64,6 +64,7 @@ def describe(graph: CallGraph, source: Source) -> None:
     is a guess.
     """
     source.calls, source.raises, source.members, source.uses, source.state = [], [], [], [], []
+    source.catches = []
     if not source.short_name:
         return
     loc = _definition(graph, source)
@@ -99,6 +100,10 @@ def describe(graph: CallGraph, source: Source) -> None:
                    and "." not in d.qualified_name[len(prefix):] and not d.name.startswith("_")]
         source.members = list(dict.fromkeys(members))[:MAX_MEMBERS]  # an overloaded method once
     source.state = _state(graph, loc, source)[:MAX_STATE]
+    lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
+    caught = [name.rsplit(".", 1)[-1] for line in lines for group in _CATCH.findall(line)
+              for name in re.split(r"[\s,|()]+", " ".join(group)) if name and name not in _NOT_CAUGHT]
+    source.catches = [c for c in dict.fromkeys(caught) if c not in source.raises][:MAX_RAISES]
 
 
 # The object a method's code reads its fields through; Go's receivers are named per type and are left out.
@@ -106,6 +111,11 @@ _RECEIVERS = {"python": r"(?:self|cls)", "rust": "self", "ruby": "self"}
 _CONSTANT = re.compile(r"(?<![\w$.])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![\w$])")
 _CLASS_FIELD = re.compile(r"^(\s+)([A-Za-z_]\w*)\s*(?::[^=\n]+)?=(?!=)")
 _COMMENT = ("#", "//", "*", "/*")
+# `except (BadSignature, BadPayload) as e:`, `catch (IOException | TimeoutException e)`: the failures a piece of
+# code survives (a JavaScript `catch (err)` names no type)
+_CATCH = re.compile(r"^\s*(?:except\*?\s+\(?([\w., ]+?)\)?\s*(?:as\s+\w+\s*)?:"
+                    r"|}?\s*catch\s*\(\s*([\w.| ]+?)\s+\w+\s*\))")
+_NOT_CAUGHT = {"as", "Exception", "BaseException", "Throwable"}  # "catches Exception" says nothing
 _ASSIGNED = re.compile(r"\s*(?:[-+*/%|&^]|\*\*|//|\?\?|\|\||&&)?=(?!=)")
 
 
@@ -185,7 +195,11 @@ def _imported_calls(graph: CallGraph, loc: Location, source: Source, resolved: s
                                                              max(by_line), ["identifier"]):
             if line in by_line and name not in by_line[line]:
                 by_line[line].append(name)
-    modules = {_norm(m.rsplit("/", 1)[-1].rsplit(".", 1)[-1]): m for m, _line in imports if not m.startswith(".")}
+    if source.language == "python":  # `import hmac` binds `hmac`, `import email.message` binds `email`
+        modules = {_norm(names[0].split(".")[0]): names[0] for names in by_line.values()
+                   if len(names) == 1 and not names[0].startswith(".")}
+    else:  # `const util = require('util')`, `var cookie = require('cookie')`
+        modules = {_norm(m.rsplit("/", 1)[-1]): m for m, _line in imports if not m.startswith(".")}
     code = "\n".join(line for line in source.text.split("\n") if not line.strip().startswith(_COMMENT))
     calls = [n for n, line in graph.calls(loc) if source.start_line <= line <= source.end_line
              and n not in resolved and n not in NOT_STEPS and len(n) >= 3]
@@ -233,7 +247,7 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
         where = f"{source.repo}:{source.path}" if source.with_repo else source.path
         facts = [f"{label} {', '.join(f'`{n}`' for n in names)}" for label, names in
                  (("methods", source.members), ("calls", source.calls), ("raises", source.raises),
-                  ("state", source.state)) if names]
+                  ("catches", source.catches), ("state", source.state)) if names]
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
         line = f"`{source.short_name}` in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")

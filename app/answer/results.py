@@ -27,6 +27,7 @@ class Source:
     called_by: str = ""  # for a "how" question: the source's caller in the flow (app/answer/flow.py)
     calls: list[str] = field(default_factory=list)  # what its code calls, from the symbol table (outline.py)
     raises: list[str] = field(default_factory=list)  # the index's exceptions its code raises or throws
+    catches: list[str] = field(default_factory=list)  # the exception types its code catches
     members: list[str] = field(default_factory=list)  # for a class: its public methods, in source order
     uses: list[str] = field(default_factory=list)  # imported functions from outside the index it calls
     state: list[str] = field(default_factory=list)  # fields and module constants its code reads or sets

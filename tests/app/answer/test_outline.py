@@ -48,7 +48,7 @@ def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported
     lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
     assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
                         "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`; "
-                        "state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`; uses `datetime.now`.")
+                        "catches `PaymentError`; state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`.")
     assert "; raises `OrderError`" in lines[1] and "uses `useState` (react)" in lines[2]
 
 
@@ -81,7 +81,11 @@ def tools(tmp_path_factory, embedder):
             "var cookie = require('cookie');\nvar sign = require('cookie-signature').sign;\n\n"
             "function setCookie(res, name, value, secret) {\n  var signed = 's:' + sign(value, secret);\n"
             "  res.append('Set-Cookie', cookie.serialize(name, signed));\n}\n\nmodule.exports = setCookie;\n"),
-        "digest.py": "import hmac\n\n\ndef same(a, b):\n    return hmac.compare_digest(a, b)\n",
+        "digest.py": (
+            "import email.message\nimport hmac\n\n\ndef same(a, b):\n    return hmac.compare_digest(a, b)\n\n\n"
+            "def label(a):\n    message = '{}'\n    try:\n        return message.format(a)\n"
+            "    except (KeyError, ValueError) as e:\n        raise RuntimeError(str(e))\n"
+            "    except Exception:\n        return ''\n"),
         "proxy.js": (
             "class Request {\n  ips() {\n    const header = this.app.proxyIpHeader;\n    return this.get(header);\n"
             "  }\n\n  get(name) {\n    return name;\n  }\n\n  set type(value) {\n    this._type = value;\n  }\n\n"
@@ -132,6 +136,12 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
         same = _source(reader, "same", root=root, repo="tools")
         describe(graph, same)
         assert same.uses == ["`hmac.compare_digest`"]
+        # `message` is a local string, not the `email.message` module (`import email.message` binds `email`);
+        # the exceptions an except clause names are listed, a bare `Exception` is not.
+        label = _source(reader, "label", root=root, repo="tools")
+        describe(graph, label)
+        assert (label.uses, label.catches) == ([], ["KeyError", "ValueError"])
+        assert reading_map([label], how=False).endswith(": catches `KeyError`, `ValueError`.")
 
 
 def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tools, monkeypatch, embedder):
