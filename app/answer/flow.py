@@ -7,7 +7,9 @@ question that asks how something works, the best hits' calls are followed throug
 question (computed by the store, within the caller's repositories), the best few join the sources, and the
 sources are ordered along the flow: each caller directly before the callees it leads to, in the order its body
 calls them. When search lands in the middle of a flow, the caller the question names leads into the hit
-(`_caller_first`; on the dev split, koa's `respond` gets `handleRequest` before it).
+(`_caller_first`; on the dev split, koa's `respond` gets `handleRequest` before it); when it lands on a class (whose
+chunk is its head), the flow starts at the class's method that is most about the question (`_best_method`: click's
+`Command` for "--help" starts at `format_help`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ MIN_SIMILARITY = 0.15  # a callee less similar to the question than this is plum
 # words occur in the question or in the caller's docstring and comments gains up to NAME_BONUS, an exception
 # class (a branch, not a step) loses it, and another class (a record being built) loses half of it.
 NAME_BONUS = 0.1
+CLASS_KINDS = {"class", "struct", "impl", "object", "trait", "interface"}
 _EXCEPTION = re.compile(r"(Error|Exception|Failure|Warning)$")
 
 
@@ -64,11 +67,26 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
     graph = CallGraph(retriever.reader, repos)
     steps = [FlowStep(h, text=t) for h, t in zip(hits, texts or [h.text for h in hits], strict=True)]
     seen = {(h.repo, h.path, h.symbol) for h in hits}
-    seeds = [(step, loc) for step in steps if step.hit.kind in CALLABLE_KINDS
-             and (loc := _location(graph, step.hit)) is not None][:len(QUOTAS)]
+    vector = retriever.embedder.embed_query(question)
+    seeds: list[tuple[FlowStep, Location]] = []
+    kept: list[FlowStep] = []  # a class whose method became a seed stays, before it
+    for step in list(steps):
+        if len(seeds) >= len(QUOTAS):
+            break
+        loc = _location(graph, step.hit)
+        if loc is not None and loc.kind in CALLABLE_KINDS:
+            seeds.append((step, loc))
+        elif loc is not None and loc.kind in CLASS_KINDS:
+            # "how does click put together the --help text?" finds the `Command` class, whose chunk is its head;
+            # the flow starts at its method that is most about the question (`format_help`)
+            method = _best_method(graph, retriever, vector, question, loc, seen, repos, languages)
+            if method is not None:
+                seen.add(_key(method[1]))
+                steps.insert(steps.index(step) + 1, method[0])
+                seeds.append(method)
+                kept.append(step)
     if not seeds:
         return steps
-    vector = retriever.embedder.embed_query(question)
     added: list[tuple[FlowStep, FlowStep]] = []  # (new step, the step it was reached from)
 
     def pick(parents: list[tuple[FlowStep, Location]], quota: int, depth: int) -> list[tuple[FlowStep, Location]]:
@@ -116,13 +134,34 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
         first_hop += pick([(step, loc)], quota, 1)
     if hops >= 2:
         pick([(s, c) for s, c in first_hop if c.kind in CALLABLE_KINDS], SECOND_HOP, 2)
-    seed_ids = {id(step) for step, _loc in seeds}
+    seed_ids = {id(step) for step, _loc in seeds} | {id(step) for step in kept}
     limit = len(hits) + EXTRA_SOURCES
     while len(steps) + len(added) > limit and any(id(s) not in seed_ids for s in steps):
         drop = next(s for s in reversed(steps) if id(s) not in seed_ids)
         steps.remove(drop)
         added = [(s, p) for s, p in added if p is not drop]
     return _order(steps, added)
+
+
+def _best_method(graph: CallGraph, retriever: Retriever, vector: object, question: str, cls: Location,
+                 seen: set[tuple[str, str, str]], repos: list[str] | None,
+                 languages: list[str] | None) -> tuple[FlowStep, Location] | None:
+    """The class's own method ranked best for the question (like a callee), if it clears MIN_SIMILARITY."""
+    prefix = cls.qualified_name + "."
+    methods = [d for d in graph.file_definitions(cls.repo, cls.path) if d.kind in CALLABLE_KINDS
+               and d.qualified_name.startswith(prefix) and "." not in d.qualified_name[len(prefix):]
+               and _key(d) not in seen]
+    if not methods:
+        return None
+    scored = _similarities(retriever, vector, methods, repos, languages)
+
+    def rank(d: Location) -> float:
+        return scored[_key(d)][0] + NAME_BONUS * _name_overlap(d.name, question) if _key(d) in scored else -1.0
+
+    best = max(methods, key=rank)
+    if rank(best) < MIN_SIMILARITY:
+        return None
+    return FlowStep(scored[_key(best)][1]), best
 
 
 def _caller_first(graph: CallGraph, retriever: Retriever, vector: object, question: str,

@@ -138,3 +138,34 @@ def test_a_hit_in_the_middle_of_a_flow_is_led_into_by_the_caller_the_question_na
         assert steps[0] == ("handleRequest", "") and ("respond", "handleRequest") in steps, steps
         # A question about the hit itself keeps it as the entry.
         assert flow("How does respond write the status and body to the socket?")[0] == ("respond", ""), steps
+
+
+def test_a_class_hit_starts_the_flow_at_its_method_the_question_is_about(tmp_path_factory, embedder, monkeypatch):
+    from app.answer.flow import follow_flow
+    from app.settings import load_settings
+    from indexer.reader import IndexReader
+    from tests.conftest import index_repos
+
+    files = {
+        "cli/command.py": (
+            "class Command:\n    \"\"\"A command of the command line tool.\"\"\"\n\n"
+            "    def invoke(self, ctx):\n        \"\"\"Run the command's callback.\"\"\"\n        return ctx.run()\n\n"
+            "    def format_help(self, formatter):\n"
+            "        \"\"\"Write the help text: the usage, then the options.\"\"\"\n"
+            "        self.format_usage(formatter)\n        self.format_options(formatter)\n\n"
+            "    def format_usage(self, formatter):\n        \"\"\"Write the usage line of the help text.\"\"\"\n"
+            "        formatter.write_usage('cli')\n\n"
+            "    def format_options(self, formatter):\n        \"\"\"Write each option's help line.\"\"\"\n"
+            "        formatter.write_dl([])\n"),
+    }
+    home = index_repos(tmp_path_factory.mktemp("flow-class"), {"cli": files}, embedder)
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        search = Retriever(reader, embedder, settings.search)
+        cls = next(h for h in search.search("Command", k=5, repos=["cli"]) if h.kind == "class")
+        steps = [(s.hit.symbol.rsplit(".", 1)[-1], s.caller.rsplit(".", 1)[-1])
+                 for s in follow_flow(search, "How does a command write its help text?", [cls], repos=["cli"])]
+    # The class, then its method about the question, then that method's calls in the order it makes them.
+    assert steps[:2] == [("Command", ""), ("format_help", "")], steps
+    assert ("format_usage", "format_help") in steps and ("invoke", "") not in steps, steps
