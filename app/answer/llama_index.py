@@ -3,6 +3,7 @@ so llama-index's condense prompt and retriever interface drive dayone's own part
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import replace
 from typing import Any
@@ -61,7 +62,7 @@ class IndexRetriever(BaseRetriever):
             hits = self._reranker.search(self._retriever, query, k=k, repos=self._repos, languages=self._languages)
         else:
             hits = self._retriever.search(query, k=k, repos=self._repos, languages=self._languages)
-        hits, extra = self._implementations(hits[:self._k]), hits[self._k:]
+        hits, extra = _without_twins(self._implementations(hits[:self._k])), hits[self._k:]
         similarity = self._best_similarity(query)
         defined = self._names_defined(query)
         texts = [self._full_text(hit) for hit in hits]
@@ -156,6 +157,56 @@ class IndexRetriever(BaseRetriever):
             out.extend(lines)
             last_end = end
         return "\n".join(out) if out else hit.text
+
+
+_ASYNC_WORDS = re.compile(r"\b(?:async|await)\s+|\bAsync(?=[A-Z])|\ba(?=(?:iter|close|read|send|enter|exit)\w*\b)")
+
+
+def _without_twins(hits: list[SearchHit]) -> list[SearchHit]:
+    """Hits without the async twin of a method already listed: httpx's `AsyncClient.get` and `Client.get` differ
+    only in `async`/`await`, and two of them took two of a "how" question's four places. A twin is a method of
+    the same name in the same file whose code is the same once those words are taken out."""
+    out: list[SearchHit] = []
+    for hit in hits:
+        name = hit.symbol.rsplit(".", 1)[-1]
+        if hit.kind == "method" and any(
+                h.kind == "method" and (h.repo, h.path) == (hit.repo, hit.path) and h.symbol != hit.symbol
+                and h.symbol.rsplit(".", 1)[-1] == name and _same_code(h.text, hit.text) for h in out):
+            continue
+        out.append(hit)
+    return out
+
+
+def _same_code(a: str, b: str) -> bool:
+    words_a, words_b = (re.findall(r"\w+", _ASYNC_WORDS.sub("", t)) for t in (a, b))
+    return bool(words_a) and difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio() >= 0.9
+
+
+_WORDS = re.compile(r"\b(?:async|await)\s+|\bAsync(?=[A-Z])|\ba(?=(?:iter|close|read|send|enter|exit)\w*\b)")
+
+
+def _without_twins(hits: list[SearchHit]) -> list[SearchHit]:
+    """Hits without the async twin of a method already listed: httpx's `AsyncClient.get` and `Client.get` differ
+    only in `async`/`await`, and two of them took two of a "how" question's four places. A twin is a method of
+    the same name in the same file whose code is the same once those words are taken out."""
+    out: list[SearchHit] = []
+    for hit in hits:
+        name = hit.symbol.rsplit(".", 1)[-1]
+        plain = _ASYNC_WORDS.sub("", hit.text).replace(hit.symbol.rsplit(".", 2)[-2] if "." in hit.symbol else "",
+                                                           "")
+        if hit.kind == "method" and any(
+                h.kind == "method" and h.path == hit.path and h.repo == hit.repo and h.symbol != hit.symbol
+                and h.symbol.rsplit(".", 1)[-1] == name and _same_code(plain, h) for h in out):
+            continue
+        out.append(hit)
+    return out
+
+
+def _same_code(plain: str, other: SearchHit) -> bool:
+    owner = other.symbol.rsplit(".", 2)[-2] if other.symbol.count(".") else ""
+    theirs = _ASYNC_WORDS.sub("", other.text).replace(owner, "") if owner else _ASYNC_WORDS.sub("", other.text)
+    a, b = re.findall(r"\w+", plain), re.findall(r"\w+", theirs)
+    return bool(a) and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
 
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9]+")

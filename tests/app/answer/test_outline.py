@@ -76,7 +76,10 @@ def tools(tmp_path_factory, embedder):
         "client.py": (
             "class Client:\n    def request(self, url):\n        accept = self.headers.get('accept')\n"
             "        return self.send(url, accept)\n\n    def send(self, url, accept):\n        return url\n\n"
-            "    def get(self, key):\n        return key\n"),
+            "    def get(self, key):\n        return key\n\n\n"
+            "class AsyncClient:\n    async def request(self, url):\n        accept = self.headers.get('accept')\n"
+            "        return await self.send(url, accept)\n\n    async def send(self, url, accept):\n"
+            "        return url\n"),
         "cookies.js": (
             "var cookie = require('cookie');\nvar sign = require('cookie-signature').sign;\n\n"
             "function setCookie(res, name, value, secret) {\n  var signed = 's:' + sign(value, secret);\n"
@@ -165,6 +168,26 @@ def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tool
         meta, text = nodes[0].node.metadata, nodes[0].node.get_content()
         assert "raise Expired" in text and "..." not in text
         assert text.splitlines() == lines[meta["start_line"] - 1:meta["end_line"]]
+
+
+def test_the_async_twin_of_a_listed_method_is_left_out(tools, monkeypatch, embedder):
+    from app.answer.llama_index import _without_twins
+    from app.search.retriever import Retriever
+
+    _root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    from app.settings import load_settings
+
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        hits = Retriever(reader, embedder, settings.search).search("request accept send", k=10, repos=["tools"])
+        twins = [h for h in hits if h.symbol.endswith("Client.request")]
+        assert {h.symbol for h in twins} == {"client.Client.request", "client.AsyncClient.request"}
+        # The same code once `async`/`await` are taken out: the first listed stays; different methods both stay.
+        assert _without_twins(twins) == twins[:1]
+        send = next(h for h in Retriever(reader, embedder, settings.search).search("Client.send", k=5, repos=["tools"])
+                    if h.symbol == "client.Client.send")
+        assert _without_twins([twins[0], send]) == [twins[0], send]
 
 
 def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, monkeypatch):
