@@ -53,6 +53,7 @@ class CallGraph:
     """Call edges within `repos` (None = all; [] = nothing), with per-file caches for one question."""
 
     def __init__(self, reader: IndexReader, repos: list[str] | None):
+        self.reader = reader
         self.symbols = reader.symbols
         self.repos = repos
         self._files: dict[tuple[str, str], list[Location]] = {}
@@ -96,6 +97,15 @@ class CallGraph:
                 if d.kind in CODE_KINDS:
                     self._named[d.name].append(d)
         return {n: self._named.get(n, []) for n in names}
+
+    def code(self, loc: Location) -> str:
+        """The indexed text of a definition (its parts joined), "" when the store has none."""
+        if not self.allowed(loc.repo) or self.reader.store is None:
+            return ""
+        rows = [r for r in self.reader.manifest.symbol_parts(loc.repo, loc.path, loc.qualified_name, loc.kind)
+                if loc.start_line <= r[1] and r[2] <= loc.end_line]
+        texts = {h.id: h.chunk.text for h in self.reader.store.retrieve([r[0] for r in rows])}
+        return "\n".join(texts.get(r[0], "") for r in rows)
 
     def defined_values(self, names: Iterable[str]) -> set[str]:
         """Which of `names` the repositories define as a module-level constant or variable."""

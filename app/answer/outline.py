@@ -19,6 +19,7 @@ and the fields and constants to 0.70 (2026-12-04, docs/answering.md).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from app.answer.callgraph import CODE_KINDS, CallGraph
 from app.answer.results import Answer, Source
@@ -99,7 +100,16 @@ def describe(graph: CallGraph, source: Source) -> None:
                    if d.kind == "method" and d.qualified_name.startswith(prefix)
                    and "." not in d.qualified_name[len(prefix):] and not d.name.startswith("_")]
         source.members = list(dict.fromkeys(members))[:MAX_MEMBERS]  # an overloaded method once
-    source.state = _state(graph, loc, source)[:MAX_STATE]
+    source.state = _state(graph, loc, source)
+    if loc.kind == "class" and len(source.state) < MAX_STATE:
+        # a class's chunk shows its methods' signatures, not their bodies; what its constructor sets is what an
+        # instance holds (`self.case_sensitive`)
+        init = next((d for d in graph.file_definitions(source.repo, source.path) if d.name in _CONSTRUCTORS
+                     and d.qualified_name == f"{loc.qualified_name}.{d.name}"), None)
+        if init is not None and (code := graph.code(init)):
+            head = replace(source, start_line=init.start_line, end_line=init.end_line, text=code)
+            source.state += [f for f in _state(graph, init, head, sets_only=True) if f not in source.state]
+    source.state = source.state[:MAX_STATE]
     lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
     caught = [name.rsplit(".", 1)[-1] for line in lines for group in _CATCH.findall(line)
               for name in re.split(r"[\s,|()]+", " ".join(group)) if name and name not in _NOT_CAUGHT]
@@ -111,6 +121,7 @@ _RECEIVERS = {"python": r"(?:self|cls)", "rust": "self", "ruby": "self"}
 _CONSTANT = re.compile(r"(?<![\w$.])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![\w$])")
 _CLASS_FIELD = re.compile(r"^(\s+)([A-Za-z_]\w*)\s*(?::[^=\n]+)?=(?!=)")
 _COMMENT = ("#", "//", "*", "/*")
+_CONSTRUCTORS = ("__init__", "constructor", "new")
 # `except (BadSignature, BadPayload) as e:`, `catch (IOException | TimeoutException e)`: the failures a piece of
 # code survives (a JavaScript `catch (err)` names no type)
 _CATCH = re.compile(r"^\s*(?:except\*?\s+\(?([\w., ]+?)\)?\s*(?:as\s+\w+\s*)?:"
@@ -119,7 +130,7 @@ _NOT_CAUGHT = {"as", "Exception", "BaseException", "Throwable"}  # "catches Exce
 _ASSIGNED = re.compile(r"\s*(?:[-+*/%|&^]|\*\*|//|\?\?|\|\||&&)?=(?!=)")
 
 
-def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
+def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool = False) -> list[str]:
     """The fields and module constants the source's code sets or reads: what it sets first (its effect), then
     what it reads, then the fields it calls methods on, each group in the order the code first does it.
 
@@ -167,7 +178,9 @@ def _state(graph: CallGraph, loc: Location, source: Source) -> list[str]:
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)
-    names = list(dict.fromkeys(name for _rank, name in sorted(found, key=lambda f: f[0])))
+    names = list(dict.fromkeys(name for rank, name in sorted(found, key=lambda f: f[0]) if rank == 0 or not sets_only))
+    if sets_only:
+        return names
     # `this.ctxStorage` says less than `this.ctxStorage.getStore()` beside it, `this.app` less than `this.app.proxy`
     ordered = [n for n in names if not any(o.startswith(n + ".") or o == n + "()" for o in names)]
     return ordered[:MAX_STATE - min(2, len(defined))] + [c for c in constants if c in defined][:MAX_STATE]

@@ -207,6 +207,10 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, mo
         describe(graph, signer)
         assert signer.state[:3] == ["default_digest", "key_derivation", "self.secret_keys"]
         assert "; state `default_digest`, `key_derivation`" in reading_map([signer], how=False)
+        # A class excerpt without its constructor's body still names what the constructor sets (read from the index).
+        signer.text = "\n".join(signer.text.splitlines()[:4])
+        describe(graph, signer)
+        assert signer.state == ["default_digest", "key_derivation", "self.secret_keys"]
         # JavaScript reads through `this`, a chain included; `this.get(...)` is a call, not state.
         ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
         describe(graph, ips)
