@@ -56,9 +56,9 @@ class LLMSettings(BaseModel):
     # small model answers better from a few good sources, and every source costs prompt time on a CPU.
     max_sources: int = Field(default=4, ge=1, le=50)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    # Under the model's prose, a list of the code sources with the functions each calls, read from the symbol
-    # table: "Steps in the code" for a "how" question, "Where to read" otherwise, which also lists the search's
-    # next two hits (the model does not read them) (app/answer/outline.py).
+    # Under the model's prose, a list of the code sources with what each calls, raises, catches and reads, from
+    # the index: "Steps in the code" for a "how" question, "Where to read" otherwise; both also list the search's
+    # next two hits, which the model does not read (app/answer/outline.py).
     reading_map: bool = True
     # Below this cosine similarity between the question and the best chunk, nothing is relevant: the answer
     # says so without calling the model.

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llama_index.core.base.llms.generic_utils import messages_to_history_str
@@ -163,10 +163,10 @@ class Conversation:
         this_turn = {_key(n)[:3] for n in nodes}
         mapped = [s for s in sources if (s.repo, s.path, s.start_line) in this_turn] \
             if self.llm_settings.reading_map else []
-        if mapped and extra and not how:  # a "how" map is the flow's steps; other questions also get where else to read
+        if mapped and extra:  # where else to read: a "how" map lists them apart from the flow's steps
             graph = CallGraph(self.answerer.reader, self.retriever._repos)
-            mapped += [_source(n, len(self.shown) + 1 + i, with_repo=self.multi_repo, graph=graph)
-                       for i, n in enumerate(extra)]
+            mapped += [replace(_source(n, len(self.shown) + 1 + i, with_repo=self.multi_repo, graph=graph),
+                               related=how) for i, n in enumerate(extra)]
         outline = reading_map(mapped, how=how)
 
         def finish(raw: str) -> Answer:

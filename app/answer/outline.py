@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from app.answer.callgraph import CODE_KINDS, CallGraph
+from app.answer.callgraph import CODE_KINDS, CONTAINER_METHODS, CallGraph
 from app.answer.results import Answer, Source
 from app.search.roles import path_role
 from indexer.catalog.symbols import Location
@@ -37,6 +37,7 @@ MAX_LINES = 6  # sources in the map under the answer
 MAP_EXTRA = 2
 HOW_HEADING = "Steps in the code (in the order they run, from the index):"
 WHERE_HEADING = "Where to read (from the index):"
+RELATED_HEADING = "Also related (search hits outside the flow):"
 HEADINGS = (HOW_HEADING, WHERE_HEADING)
 # Calls by these names are language plumbing, not steps, even where a repository defines something of that name.
 NOT_STEPS = {"super", "__init__", "constructor", "new", "init", "isinstance", "len", "str", "repr"}
@@ -167,7 +168,7 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
                 # `self.signer.sign(...)`: the call is a step, listed apart when it is the index's; a method of
                 # something outside it is named on its field (`this.ctxStorage.getStore()`)
                 if len(parts) == 2 and parts[0] not in methods:
-                    outside = not graph.named([parts[1]])[parts[1]]
+                    outside = not graph.named([parts[1]])[parts[1]] and parts[1] not in CONTAINER_METHODS
                     found.append((2, f"{m.group(1)}.{parts[0]}" + (f".{parts[1]}()" if outside else "")))
                 continue
             assigned = bool(_ASSIGNED.match(line, m.end()))
@@ -247,14 +248,15 @@ def map_sources(sources: list[Source]) -> list[Source]:
     for s in sources:
         if s.short_name and s.kind in CODE_KINDS:
             listed.setdefault((s.repo, s.path, s.short_name), s)
-    return list(listed.values())[:MAX_LINES]
+    steps = [s for s in listed.values() if not s.related][:MAX_LINES]
+    return steps + [s for s in listed.values() if s.related][:max(0, MAX_LINES - len(steps), MAP_EXTRA)]
 
 
 def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | None = None) -> str:
     """The list shown under the answer, each line citing its own source: by its prompt number while it streams,
     by `numbers` (prompt number -> final citation number) in the checked answer. "" when no source is code (a
     docs-only answer has nothing to walk)."""
-    lines = []
+    lines, related = [], []
     for source in map_sources(sources):
         number = (numbers or {}).get(source.number, source.number)
         where = f"{source.repo}:{source.path}" if source.with_repo else source.path
@@ -264,10 +266,14 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
         line = f"`{source.short_name}` in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")
-        lines.append(f"{len(lines) + 1}. {line}" if how else f"- {line}")
+        if how and source.related:
+            related.append(f"- {line}")
+        else:
+            lines.append(f"{len(lines) + 1}. {line}" if how else f"- {line}")
     if not lines:
         return ""
-    return f"\n\n{HOW_HEADING if how else WHERE_HEADING}\n" + "\n".join(lines)
+    tail = f"\n{RELATED_HEADING}\n" + "\n".join(related) if related else ""
+    return f"\n\n{HOW_HEADING if how else WHERE_HEADING}\n" + "\n".join(lines) + tail
 
 
 def add_map(answer: Answer, sources: list[Source], *, how: bool) -> None:

@@ -32,6 +32,7 @@ class Source:
     uses: list[str] = field(default_factory=list)  # imported functions from outside the index it calls
     state: list[str] = field(default_factory=list)  # fields and module constants its code reads or sets
     show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
+    related: bool = False  # a search hit the model never read, listed after a "how" map's steps
 
     @property
     def location(self) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from app.answer.callgraph import CallGraph
 from app.answer.conversation import Answerer
-from app.answer.outline import HOW_HEADING, WHERE_HEADING, describe, reading_map, split_map
+from app.answer.outline import HOW_HEADING, RELATED_HEADING, WHERE_HEADING, describe, reading_map, split_map
 from app.answer.results import Source
 from indexer.reader import IndexReader
 from tests.app.answer.test_chat_model import shared_chat_model
@@ -382,8 +382,16 @@ def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads
         assert f"`{source.short_name}` in {source.path} [{number}]" in outline
         assert (EXAMPLE_SHOP / source.path).is_file()
     assert len(outline.strip().splitlines()) - 1 <= 6
-    # A "how" question's map is the flow's steps only: nothing the model did not read.
+    # A "how" question's steps are what the model read; the next hits follow apart, under their own heading.
     how = answerer.ask("How are orders paid?")
     list(how)
     read = {(s.path, s.start_line) for s in how.answer.sources}
-    assert all((c.path, c.start_line) in read for c in how.answer.citations)
+    _prose, how_map = split_map(how.answer.text)
+    steps, _, related = how_map.partition(RELATED_HEADING)
+    assert steps.lstrip().startswith(HOW_HEADING) and related.strip(), how.answer.text
+    for number, source in enumerate(how.answer.citations, 1):
+        line = f"`{source.short_name}` in {source.path} [{number}]"
+        if (source.path, source.start_line) in read:
+            assert line not in related
+        else:
+            assert f"- {line}" in related and line not in steps
