@@ -8,12 +8,14 @@ table knows those calls, so they are read from it, not generated: the sources' n
 The map goes to two places. In the prompt of a "how" question, each source's header names what it calls, so
 the model can follow the flow it is asked to explain. Under the answer, a short list ("Steps in the code" for a
 "how" question, in the flow's order; "Where to read" otherwise) names each source with its citation, a class's
-methods, its calls, what it raises, the fields and constants it reads (`self.secret_keys`) and the imported
-helpers from outside the index it calls (`fresh`, `koa-compose`), so a new hire can walk the code even when the
-prose is thin. Every name in it is read from the index or the source's own lines (definitions and imports within
-the user's repositories), none is generated. On the dev split the raises, methods and imported helpers took the
-map alone from 0.47 to 0.57 of the key symbols, a "where" or "what for" answer's next two search hits to 0.62,
-and the fields and constants to 0.70 (2026-12-04, docs/answering.md).
+methods, its calls, what it raises and catches, the fields and constants it sets and reads (`self.secret_keys`)
+and what it calls from outside the index (`fresh`, `koa-compose`, `hmac.compare_digest`), so a new hire can walk
+the code even when the prose is thin. Every name in it is read from the index or the source's own lines
+(definitions and imports within the user's repositories), none is generated. On the dev split the raises, methods
+and imported helpers took the map alone from 0.47 to 0.57 of the key symbols, a "where" or "what for" answer's
+next two search hits to 0.62, fields and constants to 0.70, and with calls on `self`, module calls, catches,
+constructor fields and a "how" answer's next hits, 0.80 (the sources' code holds 0.82; 2026-12-04,
+docs/answering.md).
 """
 
 from __future__ import annotations
