@@ -20,6 +20,7 @@ CODE_KINDS = {"function", "method", "class", "struct", "interface", "trait", "en
               "constructor", "type", "module_type", "protocol"}
 CALLABLE_KINDS = {"function", "method", "constructor"}
 VALUE_KINDS = {"variable", "constant"}
+CONSTRUCTOR_NAMES = {"__init__", "constructor"}
 # Method names every language's standard containers and strings have: `items.get(k)` or `parts.join()` is far more
 # often a dict, list or string than the repository's own `get`, so a call by one of these names is not resolved
 # to a method elsewhere (a function of that name in the caller's own file still is).
@@ -176,8 +177,13 @@ class CallGraph:
 
     def callers(self, loc: Location, *, limit: int = 200) -> tuple[list[Edge], int]:
         """Edges into `loc` from the definitions that call its name (at most `limit` call sites read) and the
-        number of call sites in all."""
-        sites = [r for r in self.symbols.references(loc.name, self.repos) if r[2] == "call"]
+        number of call sites in all. A constructor is called through its class (`PaymentGateway(...)` runs
+        `PaymentGateway.__init__`); by its own name, every `super().__init__(...)` in the repositories would be
+        its caller."""
+        name = loc.name
+        if loc.kind in CALLABLE_KINDS and name in CONSTRUCTOR_NAMES and loc.qualified_name.count("."):
+            name = loc.qualified_name.split(".")[-2]
+        sites = [r for r in self.symbols.references(name, self.repos) if r[2] == "call"]
         edges = []
         for repo, path, _kind, line in sites[:limit]:
             caller = self.enclosing(repo, path, line)

@@ -80,6 +80,10 @@ def test_call_graph_resolves_callers_to_their_enclosing_definition(shop_and_bill
     [charge] = graph.find("PaymentGateway.charge")
     callers, sites = graph.callers(charge)
     assert sites >= 1 and [e.caller.qualified_name for e in callers] == ["api.orders.OrderService.pay"]
+    # A constructor's callers construct its class; the `super().__init__(...)` of unrelated exceptions are not.
+    [init] = graph.find("PaymentGateway.__init__")
+    callers, sites = graph.callers(init)
+    assert sites >= 1 and {e.caller.qualified_name for e in callers} == {"api.app.create_app"}
 
 
 def test_service_facts_searches_first_when_given_no_hits(shop_and_billing, embedder):
