@@ -182,33 +182,6 @@ def _same_code(a: str, b: str) -> bool:
     return bool(words_a) and difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio() >= 0.9
 
 
-_WORDS = re.compile(r"\b(?:async|await)\s+|\bAsync(?=[A-Z])|\ba(?=(?:iter|close|read|send|enter|exit)\w*\b)")
-
-
-def _without_twins(hits: list[SearchHit]) -> list[SearchHit]:
-    """Hits without the async twin of a method already listed: httpx's `AsyncClient.get` and `Client.get` differ
-    only in `async`/`await`, and two of them took two of a "how" question's four places. A twin is a method of
-    the same name in the same file whose code is the same once those words are taken out."""
-    out: list[SearchHit] = []
-    for hit in hits:
-        name = hit.symbol.rsplit(".", 1)[-1]
-        plain = _ASYNC_WORDS.sub("", hit.text).replace(hit.symbol.rsplit(".", 2)[-2] if "." in hit.symbol else "",
-                                                           "")
-        if hit.kind == "method" and any(
-                h.kind == "method" and h.path == hit.path and h.repo == hit.repo and h.symbol != hit.symbol
-                and h.symbol.rsplit(".", 1)[-1] == name and _same_code(plain, h) for h in out):
-            continue
-        out.append(hit)
-    return out
-
-
-def _same_code(plain: str, other: SearchHit) -> bool:
-    owner = other.symbol.rsplit(".", 2)[-2] if other.symbol.count(".") else ""
-    theirs = _ASYNC_WORDS.sub("", other.text).replace(owner, "") if owner else _ASYNC_WORDS.sub("", other.text)
-    a, b = re.findall(r"\w+", plain), re.findall(r"\w+", theirs)
-    return bool(a) and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
-
-
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _MORE_STOPWORDS = {"happens", "happen", "work", "works", "used", "use", "code", "function", "method", "class",
                    "file", "get", "gets", "done", "make", "made", "handle", "handled", "explain", "tell", "about",
