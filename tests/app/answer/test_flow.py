@@ -4,6 +4,9 @@ test uses the real model's tokenizer, no generation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from app.answer.conversation import Answerer
@@ -31,6 +34,20 @@ def test_other_questions_are_not_how_questions(question):
 
 def _symbols(retriever: IndexRetriever, question: str) -> list[tuple[str, str]]:
     return [(n.node.metadata["symbol"], n.node.metadata["called_by"]) for n in retriever.retrieve(question)]
+
+
+@contextmanager
+def _indexed(tmp_path_factory, embedder, monkeypatch, repo: str, files: dict[str, str]) -> Iterator[Retriever]:
+    """Search over a small repository indexed for real (chunker, embedder, qdrant-edge), as the app opens it."""
+    from app.settings import load_settings
+    from indexer.reader import IndexReader
+    from tests.conftest import index_repos
+
+    home = index_repos(tmp_path_factory.mktemp(f"flow-{repo}"), {repo: files}, embedder)
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        yield Retriever(reader, embedder, settings.search)
 
 
 def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_caller(shop_and_billing, embedder):
@@ -77,10 +94,6 @@ def test_the_prompt_of_a_how_question_asks_for_the_steps_in_order_and_names_each
 
 
 def test_the_flow_does_not_follow_a_shared_name_from_the_code_into_a_test(tmp_path_factory, embedder, monkeypatch):
-    from app.settings import load_settings
-    from indexer.reader import IndexReader
-    from tests.conftest import index_repos
-
     files = {
         "tokens/serializer.py": (
             "class Serializer:\n    def __init__(self, signer):\n        self.signer = signer\n\n"
@@ -94,11 +107,7 @@ def test_the_flow_does_not_follow_a_shared_name_from_the_code_into_a_test(tmp_pa
             "    def signer(self, salt):\n        \"\"\"A signer for the tests that signs every payload.\"\"\"\n"
             "        return salt\n\n    def test_dumps(self):\n        assert Serializer(self.signer).dumps(1)\n"),
     }
-    home = index_repos(tmp_path_factory.mktemp("flow-tests"), {"tokens": files}, embedder)
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    settings = load_settings()
-    with IndexReader(settings) as reader:
-        search = Retriever(reader, embedder, settings.search)
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "tokens", files) as search:
         steps = _symbols(IndexRetriever(search, k=1, repos=["tokens"]), "how does Serializer.dumps sign a payload?")
     symbols = [s for s, _caller in steps]
     # `self.signer(...)` is an attribute; the only definition of that name, a test's, is not a step of the flow.
@@ -109,9 +118,6 @@ def test_the_flow_does_not_follow_a_shared_name_from_the_code_into_a_test(tmp_pa
 def test_a_hit_in_the_middle_of_a_flow_is_led_into_by_the_caller_the_question_names(tmp_path_factory, embedder,
                                                                                      monkeypatch):
     from app.answer.flow import follow_flow
-    from app.settings import load_settings
-    from indexer.reader import IndexReader
-    from tests.conftest import index_repos
 
     files = {
         "lib/server.js": (
@@ -121,11 +127,7 @@ def test_a_hit_in_the_middle_of_a_flow_is_led_into_by_the_caller_the_question_na
             "function respond(ctx) {\n  // write the status and the body to the socket\n  ctx.res.end(ctx.body);\n}\n\n"
             "module.exports = Server;\n"),
     }
-    home = index_repos(tmp_path_factory.mktemp("flow-callers"), {"web": files}, embedder)
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    settings = load_settings()
-    with IndexReader(settings) as reader:
-        search = Retriever(reader, embedder, settings.search)
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "web", files) as search:
         respond = next(h for h in search.search("respond", k=5, repos=["web"]) if h.symbol.endswith("respond"))
 
         def flow(question: str) -> list[tuple[str, str]]:
@@ -142,9 +144,6 @@ def test_a_hit_in_the_middle_of_a_flow_is_led_into_by_the_caller_the_question_na
 
 def test_a_class_hit_starts_the_flow_at_its_method_the_question_is_about(tmp_path_factory, embedder, monkeypatch):
     from app.answer.flow import follow_flow
-    from app.settings import load_settings
-    from indexer.reader import IndexReader
-    from tests.conftest import index_repos
 
     files = {
         "cli/command.py": (
@@ -158,11 +157,7 @@ def test_a_class_hit_starts_the_flow_at_its_method_the_question_is_about(tmp_pat
             "    def format_options(self, formatter):\n        \"\"\"Write each option's help line.\"\"\"\n"
             "        formatter.write_dl([])\n"),
     }
-    home = index_repos(tmp_path_factory.mktemp("flow-class"), {"cli": files}, embedder)
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    settings = load_settings()
-    with IndexReader(settings) as reader:
-        search = Retriever(reader, embedder, settings.search)
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "cli", files) as search:
         cls = next(h for h in search.search("Command", k=5, repos=["cli"]) if h.kind == "class")
         steps = [(s.hit.symbol.rsplit(".", 1)[-1], s.caller.rsplit(".", 1)[-1])
                  for s in follow_flow(search, "How does a command write its help text?", [cls], repos=["cli"])]

@@ -107,140 +107,132 @@ def tools(tmp_path_factory, embedder):
     return base / "tools", home
 
 
-def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_names_its_package(tools,
-                                                                                                 monkeypatch):
-    root, home = tools
-    monkeypatch.setenv("DAYONE_HOME", str(home))
+@pytest.fixture()
+def tools_index(tools, monkeypatch):
+    """(root, settings, open reader) of the `tools` repository, as the app opens its index."""
     from app.settings import load_settings
 
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["tools"])
-        # The excerpt starts at the first `@overload` stub, which calls nothing; the implementation does.
-        defs = [d for d in reader.symbols.file_definitions("tools", "tokens.py") if d.name == "check"]
-        assert len(defs) == 3
-        first, last = min(d.start_line for d in defs), max(d.end_line for d in defs)
-        text = "\n".join((root / "tokens.py").read_text().splitlines()[first - 1:last])
-        check = Source(number=1, repo="tools", path="tokens.py", start_line=first, end_line=last,
-                       symbol="Checker.check", kind="method", language="python", text=text)
-        describe(graph, check)
-        assert check.calls == ["decode"] and check.raises == ["Expired"]
-        assert check.uses == ["`sha256` (hashlib)"]
-        # What is raised is the name right after `raise`; a helper called in its arguments is a call.
-        reject = _source(reader, "reject", root=root, repo="tools")
-        describe(graph, reject)
-        assert (reject.calls, reject.raises) == (["age_text"], ["Expired"])
-        handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
-        describe(graph, handle)
-        assert handle.uses == ["`compose` (koa-compose)"]
-        # A name bound on the import's line, and a function called on an imported module; `res.append` is neither.
-        cookie = _source(reader, "setCookie", root=root, repo="tools", language="javascript")
-        describe(graph, cookie)
-        assert cookie.uses == ["`sign` (cookie-signature)", "`cookie.serialize`"]
-        same = _source(reader, "same", root=root, repo="tools")
-        describe(graph, same)
-        assert same.uses == ["`hmac.compare_digest`"]
-        # `message` is a local string, not the `email.message` module (`import email.message` binds `email`);
-        # the exceptions an except clause names are listed, a bare `Exception` is not.
-        label = _source(reader, "label", root=root, repo="tools")
-        describe(graph, label)
-        assert (label.uses, label.catches) == ([], ["KeyError", "ValueError"])
-        assert reading_map([label], how=False).endswith(": catches `KeyError`, `ValueError`.")
+    root, home = tools
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    settings = load_settings()
+    with IndexReader(settings) as reader:
+        yield root, settings, reader
 
 
-def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tools, monkeypatch, embedder):
+
+def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_names_its_package(tools_index):
+    root, settings, reader = tools_index
+    graph = CallGraph(reader, ["tools"])
+    # The excerpt starts at the first `@overload` stub, which calls nothing; the implementation does.
+    defs = [d for d in reader.symbols.file_definitions("tools", "tokens.py") if d.name == "check"]
+    assert len(defs) == 3
+    first, last = min(d.start_line for d in defs), max(d.end_line for d in defs)
+    text = "\n".join((root / "tokens.py").read_text().splitlines()[first - 1:last])
+    check = Source(number=1, repo="tools", path="tokens.py", start_line=first, end_line=last,
+                   symbol="Checker.check", kind="method", language="python", text=text)
+    describe(graph, check)
+    assert check.calls == ["decode"] and check.raises == ["Expired"]
+    assert check.uses == ["`sha256` (hashlib)"]
+    # What is raised is the name right after `raise`; a helper called in its arguments is a call.
+    reject = _source(reader, "reject", root=root, repo="tools")
+    describe(graph, reject)
+    assert (reject.calls, reject.raises) == (["age_text"], ["Expired"])
+    handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
+    describe(graph, handle)
+    assert handle.uses == ["`compose` (koa-compose)"]
+    # A name bound on the import's line, and a function called on an imported module; `res.append` is neither.
+    cookie = _source(reader, "setCookie", root=root, repo="tools", language="javascript")
+    describe(graph, cookie)
+    assert cookie.uses == ["`sign` (cookie-signature)", "`cookie.serialize`"]
+    same = _source(reader, "same", root=root, repo="tools")
+    describe(graph, same)
+    assert same.uses == ["`hmac.compare_digest`"]
+    # `message` is a local string, not the `email.message` module (`import email.message` binds `email`);
+    # the exceptions an except clause names are listed, a bare `Exception` is not.
+    label = _source(reader, "label", root=root, repo="tools")
+    describe(graph, label)
+    assert (label.uses, label.catches) == ([], ["KeyError", "ValueError"])
+    assert reading_map([label], how=False).endswith(": catches `KeyError`, `ValueError`.")
+
+
+def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tools_index, embedder):
     from app.answer.llama_index import IndexRetriever
     from app.search.retriever import Retriever
 
-    root, home = tools
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    from app.settings import load_settings
 
-    settings = load_settings()
-    with IndexReader(settings) as reader:
-        search = Retriever(reader, embedder, settings.search)
-        stub = next(h for h in search.search("Checker.check", k=8, repos=["tools"]) if h.symbol.endswith("check"))
-        lines = (root / "tokens.py").read_text().splitlines()
-        stub_text = "\n".join(lines[stub.start_line - 1:stub.end_line])
-        assert "..." in stub_text and "raise" not in stub_text  # search ranks an `@overload` stub first
-        nodes = [n for n in IndexRetriever(search, k=8, repos=["tools"]).retrieve("Checker.check")
-                 if n.node.metadata["symbol"].endswith("check")]
-        assert len(nodes) == 1
-        meta, text = nodes[0].node.metadata, nodes[0].node.get_content()
-        assert "raise Expired" in text and "..." not in text
-        assert text.splitlines() == lines[meta["start_line"] - 1:meta["end_line"]]
+    root, settings, reader = tools_index
+    search = Retriever(reader, embedder, settings.search)
+    stub = next(h for h in search.search("Checker.check", k=8, repos=["tools"]) if h.symbol.endswith("check"))
+    lines = (root / "tokens.py").read_text().splitlines()
+    stub_text = "\n".join(lines[stub.start_line - 1:stub.end_line])
+    assert "..." in stub_text and "raise" not in stub_text  # search ranks an `@overload` stub first
+    nodes = [n for n in IndexRetriever(search, k=8, repos=["tools"]).retrieve("Checker.check")
+             if n.node.metadata["symbol"].endswith("check")]
+    assert len(nodes) == 1
+    meta, text = nodes[0].node.metadata, nodes[0].node.get_content()
+    assert "raise Expired" in text and "..." not in text
+    assert text.splitlines() == lines[meta["start_line"] - 1:meta["end_line"]]
 
 
-def test_the_async_twin_of_a_listed_method_is_left_out(tools, monkeypatch, embedder):
+def test_the_async_twin_of_a_listed_method_is_left_out(tools_index, embedder):
     from app.answer.llama_index import _without_twins
     from app.search.retriever import Retriever
 
-    _root, home = tools
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    from app.settings import load_settings
 
-    settings = load_settings()
-    with IndexReader(settings) as reader:
-        hits = Retriever(reader, embedder, settings.search).search("request accept send", k=10, repos=["tools"])
-        twins = [h for h in hits if h.symbol.endswith("Client.request")]
-        assert {h.symbol for h in twins} == {"client.Client.request", "client.AsyncClient.request"}
-        # The same code once `async`/`await` are taken out: the first listed stays; different methods both stay.
-        assert _without_twins(twins) == twins[:1]
-        send = next(h for h in Retriever(reader, embedder, settings.search).search("Client.send", k=5, repos=["tools"])
-                    if h.symbol == "client.Client.send")
-        assert _without_twins([twins[0], send]) == [twins[0], send]
+    root, settings, reader = tools_index
+    hits = Retriever(reader, embedder, settings.search).search("request accept send", k=10, repos=["tools"])
+    twins = [h for h in hits if h.symbol.endswith("Client.request")]
+    assert {h.symbol for h in twins} == {"client.Client.request", "client.AsyncClient.request"}
+    # The same code once `async`/`await` are taken out: the first listed stays; different methods both stay.
+    assert _without_twins(twins) == twins[:1]
+    send = next(h for h in Retriever(reader, embedder, settings.search).search("Client.send", k=5, repos=["tools"])
+                if h.symbol == "client.Client.send")
+    assert _without_twins([twins[0], send]) == [twins[0], send]
 
 
-def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools, monkeypatch):
-    root, home = tools
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    from app.settings import load_settings
-
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["tools"])
-        # Fields read or set through `self`, not the method it calls or a comment; a constant the repository defines.
-        verify = _source(reader, "Signer.verify", root=root, repo="tools")
-        describe(graph, verify)
-        assert verify.state == ["self.secret_keys", "self.key_derivation", "DEFAULT_ROUNDS"]
-        assert verify.calls == ["Signer.derive"]
-        # A class: the names its body assigns come first.
-        signer = _source(reader, "Signer", root=root, repo="tools")
-        describe(graph, signer)
-        assert signer.state[:3] == ["default_digest", "key_derivation", "self.secret_keys"]
-        assert "; state `default_digest`, `key_derivation`" in reading_map([signer], how=False)
-        # A class excerpt without its constructor's body still names what the constructor sets (read from the index).
-        signer.text = "\n".join(signer.text.splitlines()[:4])
-        describe(graph, signer)
-        assert signer.state == ["default_digest", "key_derivation", "self.secret_keys"]
-        # JavaScript reads through `this`, a chain included; `this.get(...)` is a call, not state.
-        ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
-        describe(graph, ips)
-        assert ips.state == ["this.app.proxyIpHeader"]
-        # What it sets comes before what it reads; assigning `this.type` runs a setter, so it is state too.
-        reply = _source(reader, "Request.reply", root=root, repo="tools", language="javascript")
-        describe(graph, reply)
-        assert reply.state == ["this.type", "this.body", "this.sent"]
-        # A method of something outside the index is named on its field, which is then not listed alone.
-        current = _source(reader, "Request.current", root=root, repo="tools", language="javascript")
-        describe(graph, current)
-        assert current.state == ["this.storage.getStore()"]
-        # A getter and setter pair is state when read, and so is a getter read through; a method read without a
-        # call (a callback) is not.
-        route = _source(reader, "Request.route", root=root, repo="tools", language="javascript")
-        describe(graph, route)
-        assert route.state == ["this.path", "this.socket.remoteAddress"]
+def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools_index):
+    root, settings, reader = tools_index
+    graph = CallGraph(reader, ["tools"])
+    # Fields read or set through `self`, not the method it calls or a comment; a constant the repository defines.
+    verify = _source(reader, "Signer.verify", root=root, repo="tools")
+    describe(graph, verify)
+    assert verify.state == ["self.secret_keys", "self.key_derivation", "DEFAULT_ROUNDS"]
+    assert verify.calls == ["Signer.derive"]
+    # A class: the names its body assigns come first.
+    signer = _source(reader, "Signer", root=root, repo="tools")
+    describe(graph, signer)
+    assert signer.state[:3] == ["default_digest", "key_derivation", "self.secret_keys"]
+    assert "; state `default_digest`, `key_derivation`" in reading_map([signer], how=False)
+    # A class excerpt without its constructor's body still names what the constructor sets (read from the index).
+    signer.text = "\n".join(signer.text.splitlines()[:4])
+    describe(graph, signer)
+    assert signer.state == ["default_digest", "key_derivation", "self.secret_keys"]
+    # JavaScript reads through `this`, a chain included; `this.get(...)` is a call, not state.
+    ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
+    describe(graph, ips)
+    assert ips.state == ["this.app.proxyIpHeader"]
+    # What it sets comes before what it reads; assigning `this.type` runs a setter, so it is state too.
+    reply = _source(reader, "Request.reply", root=root, repo="tools", language="javascript")
+    describe(graph, reply)
+    assert reply.state == ["this.type", "this.body", "this.sent"]
+    # A method of something outside the index is named on its field, which is then not listed alone.
+    current = _source(reader, "Request.current", root=root, repo="tools", language="javascript")
+    describe(graph, current)
+    assert current.state == ["this.storage.getStore()"]
+    # A getter and setter pair is state when read, and so is a getter read through; a method read without a
+    # call (a callback) is not.
+    route = _source(reader, "Request.route", root=root, repo="tools", language="javascript")
+    describe(graph, route)
+    assert route.state == ["this.path", "this.socket.remoteAddress"]
 
 
-def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools, monkeypatch):
-    root, home = tools
-    monkeypatch.setenv("DAYONE_HOME", str(home))
-    from app.settings import load_settings
-
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["tools"])
-        # `self.send(...)` is `Client.send`; `self.headers.get(...)` is a dict's `get`, not `Client.get`.
-        request = _source(reader, "Client.request", root=root, repo="tools")
-        describe(graph, request)
-        assert (request.calls, request.state) == (["Client.send"], ["self.headers"])
+def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools_index):
+    root, settings, reader = tools_index
+    graph = CallGraph(reader, ["tools"])
+    # `self.send(...)` is `Client.send`; `self.headers.get(...)` is a dict's `get`, not `Client.get`.
+    request = _source(reader, "Client.request", root=root, repo="tools")
+    describe(graph, request)
+    assert (request.calls, request.state) == (["Client.send"], ["self.headers"])
 
 
 def test_a_source_lists_the_index_definitions_its_code_calls_in_call_order(shop):
