@@ -169,8 +169,14 @@ class CallGraph:
         calls = self.calls(loc)
         self.named([n for n, _ in calls])
         on_self = set(_SELF_CALL.findall(code)) if code else set()
+        owner = loc.qualified_name.rpartition(".")[0] if loc.kind == "method" else ""
         for name, line in calls:
             targets = self.resolve(name, loc, on_self=name in on_self)
+            if code and owner and name not in on_self:
+                # the own class's method is called through `self`/`this`; `response.aclose()` inside
+                # `AsyncClient._send_handling_auth` is the response's, not `AsyncClient.aclose`
+                targets = [t for t in targets if not (t.kind == "method" and (t.repo, t.path) == (loc.repo, loc.path)
+                                                      and t.qualified_name == f"{owner}.{name}")]
             if 0 < len(targets) <= max_candidates:
                 edges += [Edge(loc, t, line) for t in targets]
         return edges

@@ -166,7 +166,8 @@ class Conversation:
         if mapped and extra:  # where else to read: a "how" map lists them apart from the flow's steps
             graph = CallGraph(self.answerer.reader, self.retriever._repos)
             mapped += [replace(_source(n, len(self.shown) + 1 + i, with_repo=self.multi_repo, graph=graph),
-                               related=how) for i, n in enumerate(extra)]
+                               related=how and not n.node.metadata.get("further"),
+                               further=bool(n.node.metadata.get("further"))) for i, n in enumerate(extra)]
         outline = reading_map(mapped, how=how)
 
         def finish(raw: str) -> Answer:

@@ -14,6 +14,7 @@ chunk is its head), the flow starts at the class's method that is most about the
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, replace
 
@@ -32,6 +33,7 @@ _HOW = re.compile(
 QUOTAS = (2, 1)  # callees added on the first hop for the best and the second-best callable hit
 SECOND_HOP = 1  # callees of those callees added on the second hop
 EXTRA_SOURCES = 2  # a flow may carry this many sources more than plain retrieval's k; plain hits make room
+FURTHER = 4  # definitions past the flow's sources named in the reading map (follow_on)
 MIN_SIMILARITY = 0.15  # a callee less similar to the question than this is plumbing, not a step
 # Measured on the example shop ("how are orders paid?"): the question alone ranks the callees of
 # `OrderService.pay` as order_confirmed 0.31, OrderError 0.26, transaction 0.25, charge 0.22. The caller's own
@@ -40,6 +42,7 @@ MIN_SIMILARITY = 0.15  # a callee less similar to the question than this is plum
 # class (a branch, not a step) loses it, and another class (a record being built) loses half of it.
 NAME_BONUS = 0.1
 CLASS_KINDS = {"class", "struct", "impl", "object", "trait", "interface"}
+_PLUMBING = {"__init__", "constructor", "super", "__repr__", "__str__", "toString"}
 _EXCEPTION = re.compile(r"(Error|Exception|Failure|Warning)$")
 
 
@@ -101,12 +104,7 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
         scored = _similarities(retriever, vector, [c[1] for c in candidates], repos, languages)
 
         def rank(c: tuple[FlowStep, Location, int]) -> float:
-            parent, callee, _line = c
-            bonus = NAME_BONUS * _name_overlap(callee.name, question + "\n" + _prose(parent.text or parent.hit.text))
-            penalty = NAME_BONUS if _EXCEPTION.search(callee.name) else 0.0
-            if callee.kind not in CALLABLE_KINDS:  # constructing a record is rarely the step a reader looks for
-                penalty = max(penalty, NAME_BONUS / 2)
-            return scored[_key(callee)][0] + bonus - penalty
+            return _callee_rank(scored[_key(c[1])][0], c[1], question, c[0])
 
         ranked = sorted((c for c in candidates if _key(c[1]) in scored), key=lambda c: -rank(c))
         picked = []
@@ -117,6 +115,8 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
             if _key(callee) in seen:
                 continue
             seen.add(_key(callee))
+            if _twin(graph, callee, [s.hit for s in steps] + [s.hit for s, _p in added]):
+                continue
             step = FlowStep(replace(hit, score=parent.hit.score), caller=parent.hit.symbol, depth=depth, line=line)
             added.append((step, parent))
             picked.append((step, callee))
@@ -141,6 +141,73 @@ def follow_flow(retriever: Retriever, question: str, hits: list[SearchHit], *, r
         steps.remove(drop)
         added = [(s, p) for s, p in added if p is not drop]
     return _order(steps, added)
+
+
+def _callee_rank(similarity: float, callee: Location, question: str, parent: FlowStep) -> float:
+    """A callee's dense similarity to the question, up to NAME_BONUS more when its name's words are in the question
+    or in its caller's docstring and comments, less for an exception class (a branch) or a record being built."""
+    bonus = NAME_BONUS * _name_overlap(callee.name, question + "\n" + _prose(parent.text or parent.hit.text))
+    penalty = NAME_BONUS if _EXCEPTION.search(callee.name) else 0.0
+    if callee.kind not in CALLABLE_KINDS:  # constructing a record is rarely the step a reader looks for
+        penalty = max(penalty, NAME_BONUS / 2)
+    return similarity + bonus - penalty
+
+
+def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, repos: list[str] | None,
+              languages: list[str] | None = None, limit: int = FURTHER) -> list[FlowStep]:
+    """Where the flow goes after its sources: up to `limit` definitions the sources' calls lead to, best first.
+
+    The prompt holds four to six sources, so a flow that runs deeper ends at its sources' calls: httpx's
+    `Client.request` calls `send`, which calls `_send_handling_auth`, then `_send_handling_redirects`, then
+    `_send_single_request`. Those are named in the reading map only (the model never reads them, at no prompt
+    cost): the callees of every source are candidates, ranked like the flow's own (`_callee_rank`); the best one
+    is taken and its callees join the candidates, so a chain is followed as far as it stays about the question.
+    Calls on `self`/`this` resolve to the own class's method here, as in the map (`self.send(...)`)."""
+    graph = CallGraph(retriever.reader, repos)
+    vector = retriever.embedder.embed_query(question)
+    seen = {(s.hit.repo, s.hit.path, s.hit.symbol) for s in steps}
+    frontier: list[tuple[FlowStep, Location, int]] = []
+
+    def expand(step: FlowStep, loc: Location, code: str) -> None:
+        testing = path_role(loc.path) == "test"
+        for edge in graph.callees(loc, max_candidates=2, code=code):
+            callee = edge.callee
+            if _key(callee) not in seen and callee.name not in _PLUMBING and callee.kind in CALLABLE_KINDS \
+                    and (testing or path_role(callee.path) != "test"):
+                frontier.append((step, callee, edge.line))
+
+    for step in steps:
+        loc = _location(graph, step.hit)
+        if loc is not None and loc.kind in CALLABLE_KINDS:
+            expand(step, loc, step.text or step.hit.text)
+    scored: dict[tuple[str, str, str], tuple[float, SearchHit] | None] = {}
+    out: list[FlowStep] = []
+    while frontier and len(out) < limit:
+        missing = list({_key(c): c for _p, c, _l in frontier if _key(c) not in scored}.values())
+        if missing:
+            found = _similarities(retriever, vector, missing, repos, languages)
+            scored.update({_key(c): found.get(_key(c)) for c in missing})
+
+        def rank(c: tuple[FlowStep, Location, int]) -> float:
+            got = scored[_key(c[1])]
+            return -1.0 if got is None else _callee_rank(got[0], c[1], question, c[0])
+
+        # the chain goes on from the step just taken while one of its calls is about the question
+        chained = [c for c in frontier if out and c[0] is out[-1] and rank(c) >= MIN_SIMILARITY]
+        parent, callee, line = max(chained or frontier, key=rank)
+        if rank((parent, callee, line)) < MIN_SIMILARITY:
+            break
+        seen.add(_key(callee))
+        frontier = [c for c in frontier if _key(c[1]) not in seen]
+        hit = scored[_key(callee)][1]  # type: ignore[index]
+        code = graph.code(callee) or hit.text
+        if _twin(graph, callee, [s.hit for s in [*steps, *out]]):
+            continue
+        step = FlowStep(replace(hit, text=code), caller=parent.hit.symbol, depth=parent.depth + 1, line=line,
+                        text=code)
+        out.append(step)
+        expand(step, callee, code)
+    return out
 
 
 def _best_method(graph: CallGraph, retriever: Retriever, vector: object, question: str, cls: Location,
@@ -288,3 +355,43 @@ def _similarities(retriever: Retriever, vector: object, callees: list[Location],
         found[key] = (h.score, SearchHit(chunk.repo, chunk.path, start, end, chunk.symbol, chunk.kind,
                                          chunk.language, h.score, chunk.text))
     return found
+
+
+_ASYNC_WORDS = re.compile(r"\b(?:async|await)\s+|\bAsync(?=[A-Z])|\ba(?=(?:iter|close|read|send|enter|exit)\w*\b)")
+
+
+def without_twins(hits: list[SearchHit]) -> list[SearchHit]:
+    """Hits without the async twin of a method already listed: httpx's `AsyncClient.get` and `Client.get` differ
+    only in `async`/`await`, and two of them took two of a "how" question's four places. A twin is a method of
+    the same name in the same file whose code is the same once those words are taken out."""
+    out: list[SearchHit] = []
+    for hit in hits:
+        name = hit.symbol.rsplit(".", 1)[-1]
+        if hit.kind == "method" and any(
+                h.kind == "method" and (h.repo, h.path) == (hit.repo, hit.path) and h.symbol != hit.symbol
+                and h.symbol.rsplit(".", 1)[-1] == name and same_code(h.text, hit.text) for h in out):
+            continue
+        out.append(hit)
+    return out
+
+
+def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit]) -> bool:
+    """Whether the callee is the async twin of a method already taken (`AsyncClient.request` beside
+    `Client.request`): one of them is the step, and the other would take a place. Compared by all their code
+    (a hit may hold one part of a long method)."""
+    same = [h for h in taken if h.kind == "method" and h.symbol.rsplit(".", 1)[-1] == callee.name
+            and (h.repo, h.path) == (callee.repo, callee.path) and h.symbol != callee.qualified_name]
+    if not same:
+        return False
+    code = graph.code(callee)
+    for h in same:
+        loc = _location(graph, h)
+        if loc is not None and same_code(graph.code(loc) or h.text, code):
+            return True
+    return False
+
+
+def same_code(a: str, b: str) -> bool:
+    """Whether two definitions' code is the same but for `async`/`await` (a sync method and its async twin)."""
+    words_a, words_b = (re.findall(r"\w+", _ASYNC_WORDS.sub("", t)) for t in (a, b))
+    return bool(words_a) and difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio() >= 0.9

@@ -3,7 +3,6 @@ so llama-index's condense prompt and retriever interface drive dayone's own part
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import replace
 from typing import Any
@@ -24,6 +23,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
 from app.answer.chat_model import ChatModel, Message
+from app.answer.flow import FlowStep, follow_flow, follow_on, is_how_question, without_twins
 from app.search.rerank import Reranker
 from app.search.retriever import Retriever, SearchHit, query_identifiers
 from indexer.embedding import sparse
@@ -54,27 +54,33 @@ class IndexRetriever(BaseRetriever):
         self._reranker = reranker  # the model reorders the search's top files first (search.rerank)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        from app.answer.flow import follow_flow, is_how_question
-
         query = query_bundle.query_str
         k = self._k + self._extra
         if self._reranker is not None:
             hits = self._reranker.search(self._retriever, query, k=k, repos=self._repos, languages=self._languages)
         else:
             hits = self._retriever.search(query, k=k, repos=self._repos, languages=self._languages)
-        hits, extra = _without_twins(self._implementations(hits[:self._k])), hits[self._k:]
+        hits, extra = self._implementations(hits[:self._k]), hits[self._k:]
+        whole = [replace(hit, text=self._full_text(hit)) for hit in hits]  # twins compared by all their code
+        kept = {id(h) for h in without_twins(whole)}
+        hits, texts = [h for h, w in zip(hits, whole, strict=True) if id(w) in kept], [w.text for w in whole
+                                                                                        if id(w) in kept]
         similarity = self._best_similarity(query)
         defined = self._names_defined(query)
-        texts = [self._full_text(hit) for hit in hits]
         coverage = term_coverage(query, "\n".join(f"{h.path} {h.symbol}\n{t}" for h, t in zip(hits, texts,
                                                                                              strict=True)))
         callers = [""] * len(hits)
+        further: list[FlowStep] = []
         if self._follow and hits and is_how_question(query):
             steps = follow_flow(self._retriever, query, hits, repos=self._repos, languages=self._languages,
                                 texts=texts)
             known = {id(h): t for h, t in zip(hits, texts, strict=True)}
             hits, callers = [s.hit for s in steps], [s.caller for s in steps]
             texts = [known[id(h)] if id(h) in known else self._full_text(h) for h in hits]
+            if self._extra:  # where the flow goes past the sources, for the reading map only
+                further = follow_on(self._retriever, query, [replace(s, text=t) for s, t in
+                                                             zip(steps, texts, strict=True)],
+                                    repos=self._repos, languages=self._languages)
         nodes = []
         for hit, text, caller in zip(hits, texts, callers, strict=True):
             meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
@@ -83,9 +89,11 @@ class IndexRetriever(BaseRetriever):
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=text, metadata=meta)
             nodes.append(NodeWithScore(node=node, score=hit.score))
         seen = {n.node.id_ for n in nodes}
-        for hit in extra:
+        for hit, caller in [*((s.hit, s.caller) for s in further), *((h, None) for h in extra)]:
             meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
                     "symbol": hit.symbol, "kind": hit.kind, "language": hit.language, "map_only": True}
+            if caller is not None:  # past the flow's sources (follow_on), reached from `caller`
+                meta.update(called_by=caller, further=True)
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=hit.text,
                             metadata=meta)
             if node.id_ not in seen:
@@ -157,29 +165,6 @@ class IndexRetriever(BaseRetriever):
             out.extend(lines)
             last_end = end
         return "\n".join(out) if out else hit.text
-
-
-_ASYNC_WORDS = re.compile(r"\b(?:async|await)\s+|\bAsync(?=[A-Z])|\ba(?=(?:iter|close|read|send|enter|exit)\w*\b)")
-
-
-def _without_twins(hits: list[SearchHit]) -> list[SearchHit]:
-    """Hits without the async twin of a method already listed: httpx's `AsyncClient.get` and `Client.get` differ
-    only in `async`/`await`, and two of them took two of a "how" question's four places. A twin is a method of
-    the same name in the same file whose code is the same once those words are taken out."""
-    out: list[SearchHit] = []
-    for hit in hits:
-        name = hit.symbol.rsplit(".", 1)[-1]
-        if hit.kind == "method" and any(
-                h.kind == "method" and (h.repo, h.path) == (hit.repo, hit.path) and h.symbol != hit.symbol
-                and h.symbol.rsplit(".", 1)[-1] == name and _same_code(h.text, hit.text) for h in out):
-            continue
-        out.append(hit)
-    return out
-
-
-def _same_code(a: str, b: str) -> bool:
-    words_a, words_b = (re.findall(r"\w+", _ASYNC_WORDS.sub("", t)) for t in (a, b))
-    return bool(words_a) and difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio() >= 0.9
 
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9]+")

@@ -39,6 +39,7 @@ MAX_LINES = 6  # sources in the map under the answer
 MAP_EXTRA = 2
 HOW_HEADING = "Steps in the code (in the order they run, from the index):"
 WHERE_HEADING = "Where to read (from the index):"
+FURTHER_HEADING = "Further along (the sources' calls, followed in the index):"
 RELATED_HEADING = "Also related (search hits outside the flow):"
 HEADINGS = (HOW_HEADING, WHERE_HEADING)
 # Calls by these names are language plumbing, not steps, even where a repository defines something of that name.
@@ -250,15 +251,16 @@ def map_sources(sources: list[Source]) -> list[Source]:
     for s in sources:
         if s.short_name and s.kind in CODE_KINDS:
             listed.setdefault((s.repo, s.path, s.short_name), s)
-    steps = [s for s in listed.values() if not s.related][:MAX_LINES]
-    return steps + [s for s in listed.values() if s.related][:max(0, MAX_LINES - len(steps), MAP_EXTRA)]
+    steps = [s for s in listed.values() if not s.related and not s.further][:MAX_LINES]
+    further = [s for s in listed.values() if s.further]
+    return steps + further + [s for s in listed.values() if s.related][:max(0, MAX_LINES - len(steps), MAP_EXTRA)]
 
 
 def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | None = None) -> str:
     """The list shown under the answer, each line citing its own source: by its prompt number while it streams,
     by `numbers` (prompt number -> final citation number) in the checked answer. "" when no source is code (a
     docs-only answer has nothing to walk)."""
-    lines, related = [], []
+    lines, further, related = [], [], []
     for source in map_sources(sources):
         number = (numbers or {}).get(source.number, source.number)
         where = f"{source.repo}:{source.path}" if source.with_repo else source.path
@@ -267,14 +269,18 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
                   ("catches", source.catches), ("state", source.state)) if names]
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
-        line = f"`{source.short_name}` in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")
-        if how and source.related:
+        caller = f" (called by `{'.'.join(source.called_by.split('.')[-2:])}`)" if source.further else ""
+        line = f"`{source.short_name}`{caller} in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")
+        if how and source.further:
+            further.append(f"- {line}")
+        elif how and source.related:
             related.append(f"- {line}")
         else:
             lines.append(f"{len(lines) + 1}. {line}" if how else f"- {line}")
     if not lines:
         return ""
-    tail = f"\n{RELATED_HEADING}\n" + "\n".join(related) if related else ""
+    tail = f"\n{FURTHER_HEADING}\n" + "\n".join(further) if further else ""
+    tail += f"\n{RELATED_HEADING}\n" + "\n".join(related) if related else ""
     return f"\n\n{HOW_HEADING if how else WHERE_HEADING}\n" + "\n".join(lines) + tail
 
 

@@ -33,6 +33,7 @@ class Source:
     state: list[str] = field(default_factory=list)  # fields and module constants its code reads or sets
     show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
     related: bool = False  # a search hit the model never read, listed after a "how" map's steps
+    further: bool = False  # where a "how" flow goes past the sources (flow.follow_on); the model never read it
 
     @property
     def location(self) -> str:

@@ -13,7 +13,7 @@ from app.answer.conversation import Answerer
 from app.answer.flow import is_how_question
 from app.answer.llama_index import IndexRetriever
 from app.answer.prompts import ANSWER_RULES, HOW_RULES
-from app.search.retriever import Retriever
+from app.search.retriever import Retriever, SearchHit
 from tests.app.answer.test_chat_model import shared_chat_model
 
 
@@ -164,3 +164,84 @@ def test_a_class_hit_starts_the_flow_at_its_method_the_question_is_about(tmp_pat
     # The class, then its method about the question, then that method's calls in the order it makes them.
     assert steps[:2] == [("Command", ""), ("format_help", "")], steps
     assert ("format_usage", "format_help") in steps and ("invoke", "") not in steps, steps
+
+
+_CLIENT = '''class Client:
+    def request(self, method, url):
+        """Build the request and send it."""
+        return self.send(method, url)
+
+    def send(self, method, url):
+        """Send the request, with auth."""
+        response = self._send_handling_auth(method, url)
+        response.close()
+        return response
+
+    def _send_handling_auth(self, method, url):
+        """Send the request, answering auth challenges."""
+        return self._send_handling_redirects(method, url)
+
+    def _send_handling_redirects(self, method, url):
+        """Send the request, following redirects."""
+        return self._send_single_request(method, url)
+
+    def _send_single_request(self, method, url):
+        """Send one request over the network with the transport for its URL."""
+        transport = self._transport_for_url(url)
+        return transport.handle_request(method, url)
+
+    def _transport_for_url(self, url):
+        """The network transport that sends requests for this URL."""
+        return self.transport
+
+    def close(self):
+        """Close the client's network connections."""
+        self.transport.close()
+
+
+class AsyncClient:
+    async def get(self, url):
+        """Send a GET request."""
+        return await self.request('GET', url)
+
+    async def request(self, method, url):
+        """Build the request and send it."""
+        return await self.send(method, url)
+'''
+
+
+def test_the_map_follows_a_flow_past_the_sources_along_its_best_call_chain(tmp_path_factory, embedder,
+                                                                            monkeypatch):
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "net", {"net/client.py": _CLIENT}) as search:
+        nodes = IndexRetriever(search, k=2, repos=["net"], extra=1).retrieve(
+            "How does a client request end up sent over the network?")
+    further = [(n.node.metadata["symbol"].rsplit(".", 1)[-1], n.node.metadata["called_by"].rsplit(".", 1)[-1])
+               for n in nodes if n.node.metadata.get("further")]
+    read = [n.node.metadata["symbol"].rsplit(".", 1)[-1] for n in nodes if not n.node.metadata.get("map_only")]
+    # The model reads the two places search found; the map goes on along the calls, each step from the one before.
+    assert further and not set(read) & {s for s, _ in further}, (read, further)
+    for (step, caller), (_before, _c) in zip(further[1:], further, strict=False):
+        assert caller in read or caller in [s for s, _ in further[:further.index((step, caller))]], further
+    assert "_send_single_request" in [s for s, _ in further], (read, further)
+    # `response.close()` in `send` is the response's: the client's own `close` is called through `self`.
+    assert "close" not in [s for s, _ in further], further
+
+
+def test_the_async_twin_of_a_step_does_not_take_a_place_in_the_flow(tmp_path_factory, embedder, monkeypatch):
+    from app.answer.flow import follow_flow
+
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "net", {"net/client.py": _CLIENT}) as search:
+        lines = _CLIENT.split("\n")
+        defs = {d.qualified_name.split(".", 2)[-1]: d for d in search.reader.symbols.file_definitions(
+            "net", "net/client.py")}
+
+        def hit(name: str) -> SearchHit:  # the search hit on that method, as search returns it
+            d = defs[name]
+            return SearchHit("net", "net/client.py", d.start_line, d.end_line, d.qualified_name, d.kind, "python",
+                             0.5, "\n".join(lines[d.start_line - 1:d.end_line]))
+
+        get, request = hit("AsyncClient.get"), hit("Client.request")
+        steps = [s.hit.symbol for s in follow_flow(search, "How does get send a request?", [get, request],
+                                                  repos=["net"])]
+    # `AsyncClient.request` is `Client.request` with `await`: the flow holds one of them.
+    assert not [s for s in steps if s.endswith("AsyncClient.request")], steps

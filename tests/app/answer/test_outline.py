@@ -8,7 +8,15 @@ import pytest
 
 from app.answer.callgraph import CallGraph
 from app.answer.conversation import Answerer
-from app.answer.outline import HOW_HEADING, RELATED_HEADING, WHERE_HEADING, describe, reading_map, split_map
+from app.answer.outline import (
+    FURTHER_HEADING,
+    HOW_HEADING,
+    RELATED_HEADING,
+    WHERE_HEADING,
+    describe,
+    reading_map,
+    split_map,
+)
 from app.answer.results import Source
 from indexer.reader import IndexReader
 from tests.app.answer.test_chat_model import shared_chat_model
@@ -175,7 +183,7 @@ def test_a_hit_on_an_overload_stub_reaches_the_prompt_as_the_implementation(tool
 
 
 def test_the_async_twin_of_a_listed_method_is_left_out(tools_index, embedder):
-    from app.answer.llama_index import _without_twins
+    from app.answer.flow import without_twins
     from app.search.retriever import Retriever
 
 
@@ -184,10 +192,10 @@ def test_the_async_twin_of_a_listed_method_is_left_out(tools_index, embedder):
     twins = [h for h in hits if h.symbol.endswith("Client.request")]
     assert {h.symbol for h in twins} == {"client.Client.request", "client.AsyncClient.request"}
     # The same code once `async`/`await` are taken out: the first listed stays; different methods both stay.
-    assert _without_twins(twins) == twins[:1]
+    assert without_twins(twins) == twins[:1]
     send = next(h for h in Retriever(reader, embedder, settings.search).search("Client.send", k=5, repos=["tools"])
                 if h.symbol == "client.Client.send")
-    assert _without_twins([twins[0], send]) == [twins[0], send]
+    assert without_twins([twins[0], send]) == [twins[0], send]
 
 
 def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools_index):
@@ -263,6 +271,13 @@ def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
     assert lines[1].startswith("2. `PaymentGateway.charge` in api/payments.py [2]")
     where = reading_map(sources, how=False)
     assert where.startswith("\n\n" + WHERE_HEADING) and "- `OrderService.pay` in api/orders.py [1]" in where
+    # A step past the sources (never read by the model) follows the numbered steps apart, naming its caller.
+    sources[1].further, sources[1].called_by = True, "api.orders.OrderService.pay"
+    steps, _, further = reading_map(sources, how=True).partition(FURTHER_HEADING)
+    assert "1. `OrderService.pay`" in steps and "PaymentGateway.charge` in" not in steps, steps
+    assert further.strip().startswith("- `PaymentGateway.charge` (called by `OrderService.pay`) in api/payments.py"
+                                      " [2]"), further
+    sources[1].further, sources[1].called_by = False, ""
     # A docs section is nothing to walk: no map at all.
     doc = Source(number=3, repo="shop", path="README.md", start_line=1, end_line=5, symbol="README.md#Shop",
                  kind="section", language="markdown", text="# Shop")
@@ -380,10 +395,14 @@ def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads
     read = {(s.path, s.start_line) for s in how.answer.sources}
     _prose, how_map = split_map(how.answer.text)
     steps, _, related = how_map.partition(RELATED_HEADING)
+    steps, _, further = steps.partition(FURTHER_HEADING)
     assert steps.lstrip().startswith(HOW_HEADING) and related.strip(), how.answer.text
     for number, source in enumerate(how.answer.citations, 1):
         line = f"`{source.short_name}` in {source.path} [{number}]"
         if (source.path, source.start_line) in read:
-            assert line not in related
+            assert line not in related and line not in further
+        elif source.further:  # where the flow goes past what the model read, from the caller it names
+            caller = ".".join(source.called_by.split(".")[-2:])
+            assert f"- `{source.short_name}` (called by `{caller}`) in {source.path} [{number}]" in further
         else:
             assert f"- {line}" in related and line not in steps
