@@ -268,7 +268,8 @@ def _source(node: NodeWithScore, number: int, *, with_repo: bool, graph: CallGra
     src = Source(number=number, repo=m["repo"], path=m["path"], start_line=int(m["start_line"]),
                  end_line=int(m["end_line"]), symbol=m.get("symbol", ""), kind=m.get("kind", ""),
                  language=m.get("language", ""), text=node.node.get_content(), score=float(node.score or 0.0),
-                 with_repo=with_repo, called_by=m.get("called_by", ""), show_calls=show_calls)
+                 with_repo=with_repo, called_by=m.get("called_by", ""), show_calls=show_calls,
+                 leads_to=m.get("leads_to", ""))
     if graph is not None:
         describe(graph, src)
     return src

@@ -33,7 +33,11 @@ _HOW = re.compile(
 QUOTAS = (2, 1)  # callees added on the first hop for the best and the second-best callable hit
 SECOND_HOP = 1  # callees of those callees added on the second hop
 EXTRA_SOURCES = 2  # a flow may carry this many sources more than plain retrieval's k; plain hits make room
-FURTHER = 4  # definitions past the flow's sources named in the reading map (follow_on)
+FURTHER = 4  # definitions past the flow's sources named in the reading map (follow_on), besides its entry's caller
+# follow_on's bar, above the flow's own: on the dev split a chain's steps ranked 0.33-0.66 (httpx's
+# `_send_handling_auth` 0.37), the plumbing it ran into 0.12-0.24 (`Response.close`, `request_context`); 0.2 and
+# 0.3 gave the same map, 0.4 lost steps (key 0.84 -> 0.81)
+FURTHER_SIMILARITY = 0.3
 MIN_SIMILARITY = 0.15  # a callee less similar to the question than this is plumbing, not a step
 # Measured on the example shop ("how are orders paid?"): the question alone ranks the callees of
 # `OrderService.pay` as order_confirmed 0.31, OrderError 0.26, transaction 0.25, charge 0.22. The caller's own
@@ -155,20 +159,25 @@ def _callee_rank(similarity: float, callee: Location, question: str, parent: Flo
 
 def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, repos: list[str] | None,
               languages: list[str] | None = None, limit: int = FURTHER) -> list[FlowStep]:
-    """Where the flow goes after its sources: up to `limit` definitions the sources' calls lead to, best first.
+    """Where the flow comes from and goes after its sources, for the reading map: the best-ranked caller of the
+    flow's entry (depth -1, `caller` naming the entry it calls), then up to `limit` definitions the sources'
+    calls lead to (`caller` naming the step each is called by).
 
     The prompt holds four to six sources, so a flow that runs deeper ends at its sources' calls: httpx's
     `Client.request` calls `send`, which calls `_send_handling_auth`, then `_send_handling_redirects`, then
-    `_send_single_request`. Those are named in the reading map only (the model never reads them, at no prompt
-    cost): the callees of every source are candidates, ranked like the flow's own (`_callee_rank`); the best one
-    is taken and its callees join the candidates, so a chain is followed as far as it stays about the question.
-    Calls on `self`/`this` resolve to the own class's method here, as in the map (`self.send(...)`)."""
+    `_send_single_request`; and search often lands past the start (koa's `handleRequest`, entered from the function
+    `callback` returns, which composes the middleware first). These are named in the map only; the model never
+    reads them, so they cost no prompt time. Callees are ranked like the flow's own (`_callee_rank`); the chain
+    goes on from the step just taken while one of its calls clears FURTHER_SIMILARITY, else from the best of
+    all candidates. Calls on `self`/`this` resolve to the own class's method here, as in the map (`self.send`)."""
     graph = CallGraph(retriever.reader, repos)
     vector = retriever.embedder.embed_query(question)
     seen = {(s.hit.repo, s.hit.path, s.hit.symbol) for s in steps}
     frontier: list[tuple[FlowStep, Location, int]] = []
+    names: dict[int, str] = {}  # a step's name as the map shows it, by id
 
     def expand(step: FlowStep, loc: Location, code: str) -> None:
+        names[id(step)] = _shown(loc)
         testing = path_role(loc.path) == "test"
         for edge in graph.callees(loc, max_candidates=2, code=code):
             callee = edge.callee
@@ -182,7 +191,9 @@ def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, rep
             expand(step, loc, step.text or step.hit.text)
     scored: dict[tuple[str, str, str], tuple[float, SearchHit] | None] = {}
     out: list[FlowStep] = []
-    while frontier and len(out) < limit:
+    if (before := _entry_caller(graph, retriever, vector, question, steps, seen, repos, languages)) is not None:
+        out.append(before)
+    while frontier and sum(1 for o in out if o.depth >= 0) < limit:
         missing = list({_key(c): c for _p, c, _l in frontier if _key(c) not in scored}.values())
         if missing:
             found = _similarities(retriever, vector, missing, repos, languages)
@@ -193,9 +204,9 @@ def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, rep
             return -1.0 if got is None else _callee_rank(got[0], c[1], question, c[0])
 
         # the chain goes on from the step just taken while one of its calls is about the question
-        chained = [c for c in frontier if out and c[0] is out[-1] and rank(c) >= MIN_SIMILARITY]
+        chained = [c for c in frontier if out and c[0] is out[-1] and rank(c) >= FURTHER_SIMILARITY]
         parent, callee, line = max(chained or frontier, key=rank)
-        if rank((parent, callee, line)) < MIN_SIMILARITY:
+        if rank((parent, callee, line)) < FURTHER_SIMILARITY:
             break
         seen.add(_key(callee))
         frontier = [c for c in frontier if _key(c[1]) not in seen]
@@ -203,11 +214,38 @@ def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, rep
         code = graph.code(callee) or hit.text
         if _twin(graph, callee, [s.hit for s in [*steps, *out]]):
             continue
-        step = FlowStep(replace(hit, text=code), caller=parent.hit.symbol, depth=parent.depth + 1, line=line,
+        step = FlowStep(replace(hit, text=code), caller=names[id(parent)], depth=parent.depth + 1, line=line,
                         text=code)
         out.append(step)
         expand(step, callee, code)
     return out
+
+
+def _entry_caller(graph: CallGraph, retriever: Retriever, vector: object, question: str, steps: list[FlowStep],
+                  seen: set[tuple[str, str, str]], repos: list[str] | None,
+                  languages: list[str] | None) -> FlowStep | None:
+    """The best-ranked caller (outside the tests) of the flow's first callable step, if it clears
+    FURTHER_SIMILARITY: koa's `handleRequest` is run by the function `callback` returns, and `callback` composes
+    the middleware and creates the context first. Depth -1; its `caller` names the step it leads to."""
+    entry = next((loc for s in steps if (loc := _location(graph, s.hit)) is not None
+                  and loc.kind in CALLABLE_KINDS), None)
+    if entry is None:
+        return None
+    edges, _sites = graph.callers(entry, limit=100)
+    callers = list({_key(c): c for c in (_outermost(graph, e.caller) for e in edges)
+                    if c.kind in CALLABLE_KINDS and _key(c) not in seen and c != entry
+                    and path_role(c.path) != "test"}.values())
+    found = _similarities(retriever, vector, callers, repos, languages) if callers else {}
+
+    def rank(c: Location) -> float:
+        return found[_key(c)][0] + NAME_BONUS * _name_overlap(c.name, question) if _key(c) in found else -1.0
+
+    best = max(callers, key=rank, default=None)
+    if best is None or rank(best) < FURTHER_SIMILARITY:
+        return None
+    seen.add(_key(best))
+    code = graph.code(best) or found[_key(best)][1].text
+    return FlowStep(replace(found[_key(best)][1], text=code), depth=-1, text=code, caller=_shown(entry))
 
 
 def _best_method(graph: CallGraph, retriever: Retriever, vector: object, question: str, cls: Location,
@@ -366,10 +404,10 @@ def without_twins(hits: list[SearchHit]) -> list[SearchHit]:
     the same name in the same file whose code is the same once those words are taken out."""
     out: list[SearchHit] = []
     for hit in hits:
-        name = hit.symbol.rsplit(".", 1)[-1]
+        name = _sync_name(hit.symbol)
         if hit.kind == "method" and any(
                 h.kind == "method" and (h.repo, h.path) == (hit.repo, hit.path) and h.symbol != hit.symbol
-                and h.symbol.rsplit(".", 1)[-1] == name and same_code(h.text, hit.text) for h in out):
+                and _sync_name(h.symbol) == name and same_code(h.text, hit.text) for h in out):
             continue
         out.append(hit)
     return out
@@ -379,7 +417,7 @@ def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit]) -> bool:
     """Whether the callee is the async twin of a method already taken (`AsyncClient.request` beside
     `Client.request`): one of them is the step, and the other would take a place. Compared by all their code
     (a hit may hold one part of a long method)."""
-    same = [h for h in taken if h.kind == "method" and h.symbol.rsplit(".", 1)[-1] == callee.name
+    same = [h for h in taken if h.kind == "method" and _sync_name(h.symbol) == _sync_name(callee.name)
             and (h.repo, h.path) == (callee.repo, callee.path) and h.symbol != callee.qualified_name]
     if not same:
         return False
@@ -389,6 +427,16 @@ def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit]) -> bool:
         if loc is not None and same_code(graph.code(loc) or h.text, code):
             return True
     return False
+
+
+def _shown(loc: Location) -> str:
+    """A definition's name as the map writes it: `Class.method` for a method, else its own name."""
+    return ".".join(loc.qualified_name.split(".")[-2:]) if loc.kind == "method" else loc.name
+
+
+def _sync_name(symbol: str) -> str:
+    """A method's short name without its async mark: `aiter_bytes` -> `iter_bytes`, `aclose` -> `close`."""
+    return _ASYNC_WORDS.sub("", symbol.rsplit(".", 1)[-1])
 
 
 def same_code(a: str, b: str) -> bool:

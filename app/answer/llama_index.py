@@ -89,11 +89,12 @@ class IndexRetriever(BaseRetriever):
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=text, metadata=meta)
             nodes.append(NodeWithScore(node=node, score=hit.score))
         seen = {n.node.id_ for n in nodes}
-        for hit, caller in [*((s.hit, s.caller) for s in further), *((h, None) for h in extra)]:
+        for hit, step in [*((s.hit, s) for s in further), *((h, None) for h in extra)]:
             meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
                     "symbol": hit.symbol, "kind": hit.kind, "language": hit.language, "map_only": True}
-            if caller is not None:  # past the flow's sources (follow_on), reached from `caller`
-                meta.update(called_by=caller, further=True)
+            if step is not None:  # around the flow's sources (follow_on): its entry's caller or a call past them
+                meta.update(further=True, called_by=step.caller if step.depth >= 0 else "",
+                            leads_to=step.caller if step.depth < 0 else "")
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=hit.text,
                             metadata=meta)
             if node.id_ not in seen:

@@ -39,7 +39,7 @@ MAX_LINES = 6  # sources in the map under the answer
 MAP_EXTRA = 2
 HOW_HEADING = "Steps in the code (in the order they run, from the index):"
 WHERE_HEADING = "Where to read (from the index):"
-FURTHER_HEADING = "Further along (the sources' calls, followed in the index):"
+FURTHER_HEADING = "Before and after these steps (their callers and calls, followed in the index):"
 RELATED_HEADING = "Also related (search hits outside the flow):"
 HEADINGS = (HOW_HEADING, WHERE_HEADING)
 # Calls by these names are language plumbing, not steps, even where a repository defines something of that name.
@@ -269,7 +269,8 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
                   ("catches", source.catches), ("state", source.state)) if names]
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
-        caller = f" (called by `{'.'.join(source.called_by.split('.')[-2:])}`)" if source.further else ""
+        caller = f" (calls `{source.leads_to}`)" if source.leads_to else f" (called by `{source.called_by}`)"
+        caller = caller if source.further else ""
         line = f"`{source.short_name}`{caller} in {where} [{number}]" + (f": {'; '.join(facts)}." if facts else ".")
         if how and source.further:
             further.append(f"- {line}")

@@ -34,6 +34,7 @@ class Source:
     show_calls: bool = False  # name `calls` in the prompt header (a "how" question's sources)
     related: bool = False  # a search hit the model never read, listed after a "how" map's steps
     further: bool = False  # where a "how" flow goes past the sources (flow.follow_on); the model never read it
+    leads_to: str = ""  # for a `further` source before the flow: the step it calls (the flow's entry)
 
     @property
     def location(self) -> str:

@@ -4,7 +4,7 @@ test uses the real model's tokenizer, no generation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -199,6 +199,11 @@ _CLIENT = '''class Client:
         self.transport.close()
 
 
+def fetch(url):
+    """Fetch a URL: a new client sends the request over the network."""
+    return Client().request("GET", url)
+
+
 class AsyncClient:
     async def get(self, url):
         """Send a GET request."""
@@ -210,36 +215,49 @@ class AsyncClient:
 '''
 
 
-def test_the_map_follows_a_flow_past_the_sources_along_its_best_call_chain(tmp_path_factory, embedder,
-                                                                            monkeypatch):
+def _hits(search: Retriever) -> Callable[[str], SearchHit]:
+    """The search hit on a definition of net/client.py by its name (`Client.request`), as search returns it."""
+    lines = _CLIENT.split("\n")
+    defs = {d.qualified_name.split(".", 2)[-1]: d for d in search.reader.symbols.file_definitions(
+        "net", "net/client.py")}
+
+    def hit(name: str) -> SearchHit:
+        d = defs[name]
+        return SearchHit("net", "net/client.py", d.start_line, d.end_line, d.qualified_name, d.kind, "python",
+                         0.5, "\n".join(lines[d.start_line - 1:d.end_line]))
+    return hit
+
+
+def test_the_map_follows_a_flow_from_its_caller_and_past_the_sources_along_its_best_call_chain(
+        tmp_path_factory, embedder, monkeypatch):
+    from app.answer.flow import FlowStep, follow_on
+
+    question = "How does a client request end up sent over the network?"
     with _indexed(tmp_path_factory, embedder, monkeypatch, "net", {"net/client.py": _CLIENT}) as search:
-        nodes = IndexRetriever(search, k=2, repos=["net"], extra=1).retrieve(
-            "How does a client request end up sent over the network?")
-    further = [(n.node.metadata["symbol"].rsplit(".", 1)[-1], n.node.metadata["called_by"].rsplit(".", 1)[-1])
-               for n in nodes if n.node.metadata.get("further")]
-    read = [n.node.metadata["symbol"].rsplit(".", 1)[-1] for n in nodes if not n.node.metadata.get("map_only")]
-    # The model reads the two places search found; the map goes on along the calls, each step from the one before.
-    assert further and not set(read) & {s for s, _ in further}, (read, further)
-    for (step, caller), (_before, _c) in zip(further[1:], further, strict=False):
-        assert caller in read or caller in [s for s, _ in further[:further.index((step, caller))]], further
-    assert "_send_single_request" in [s for s, _ in further], (read, further)
+        hit = _hits(search)
+        steps = follow_on(search, question, [FlowStep(hit("Client.request"))], repos=["net"])
+        nodes = IndexRetriever(search, k=2, repos=["net"], extra=1).retrieve(question)
+    shown = [(s.hit.symbol.rsplit(".", 1)[-1], s.caller, s.depth) for s in steps]
+    # The flow's entry is called from `fetch`; past it, the chain of calls in the order they run, each step
+    # naming the one that calls it, as far as it stays about the question.
+    assert shown[0] == ("fetch", "Client.request", -1), shown
+    chain = [(name, caller) for name, caller, depth in shown if depth >= 0]
+    assert chain[:4] == [("send", "Client.request"), ("_send_handling_auth", "Client.send"),
+                         ("_send_handling_redirects", "Client._send_handling_auth"),
+                         ("_send_single_request", "Client._send_handling_redirects")], shown
     # `response.close()` in `send` is the response's: the client's own `close` is called through `self`.
-    assert "close" not in [s for s, _ in further], further
+    assert "close" not in [name for name, _c, _d in shown], shown
+    # Through the retriever, they come after what the model reads, for the map only.
+    further = [n.node.metadata for n in nodes if n.node.metadata.get("further")]
+    read = {n.node.metadata["symbol"] for n in nodes if not n.node.metadata.get("map_only")}
+    assert further and all(m["map_only"] and m["symbol"] not in read for m in further), (read, further)
 
 
 def test_the_async_twin_of_a_step_does_not_take_a_place_in_the_flow(tmp_path_factory, embedder, monkeypatch):
     from app.answer.flow import follow_flow
 
     with _indexed(tmp_path_factory, embedder, monkeypatch, "net", {"net/client.py": _CLIENT}) as search:
-        lines = _CLIENT.split("\n")
-        defs = {d.qualified_name.split(".", 2)[-1]: d for d in search.reader.symbols.file_definitions(
-            "net", "net/client.py")}
-
-        def hit(name: str) -> SearchHit:  # the search hit on that method, as search returns it
-            d = defs[name]
-            return SearchHit("net", "net/client.py", d.start_line, d.end_line, d.qualified_name, d.kind, "python",
-                             0.5, "\n".join(lines[d.start_line - 1:d.end_line]))
-
+        hit = _hits(search)
         get, request = hit("AsyncClient.get"), hit("Client.request")
         steps = [s.hit.symbol for s in follow_flow(search, "How does get send a request?", [get, request],
                                                   repos=["net"])]

@@ -272,12 +272,14 @@ def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
     where = reading_map(sources, how=False)
     assert where.startswith("\n\n" + WHERE_HEADING) and "- `OrderService.pay` in api/orders.py [1]" in where
     # A step past the sources (never read by the model) follows the numbered steps apart, naming its caller.
-    sources[1].further, sources[1].called_by = True, "api.orders.OrderService.pay"
+    sources[1].further, sources[1].called_by = True, "OrderService.pay"
     steps, _, further = reading_map(sources, how=True).partition(FURTHER_HEADING)
     assert "1. `OrderService.pay`" in steps and "PaymentGateway.charge` in" not in steps, steps
     assert further.strip().startswith("- `PaymentGateway.charge` (called by `OrderService.pay`) in api/payments.py"
                                       " [2]"), further
-    sources[1].further, sources[1].called_by = False, ""
+    sources[1].called_by, sources[1].leads_to = "", "OrderService.pay"  # a caller of the flow's entry
+    assert "- `PaymentGateway.charge` (calls `OrderService.pay`) in" in reading_map(sources, how=True)
+    sources[1].further, sources[1].leads_to = False, ""
     # A docs section is nothing to walk: no map at all.
     doc = Source(number=3, repo="shop", path="README.md", start_line=1, end_line=5, symbol="README.md#Shop",
                  kind="section", language="markdown", text="# Shop")
@@ -401,8 +403,8 @@ def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads
         line = f"`{source.short_name}` in {source.path} [{number}]"
         if (source.path, source.start_line) in read:
             assert line not in related and line not in further
-        elif source.further:  # where the flow goes past what the model read, from the caller it names
-            caller = ".".join(source.called_by.split(".")[-2:])
-            assert f"- `{source.short_name}` (called by `{caller}`) in {source.path} [{number}]" in further
+        elif source.further:  # where the flow comes from or goes past what the model read
+            link = f"(calls `{source.leads_to}`)" if source.leads_to else f"(called by `{source.called_by}`)"
+            assert f"- `{source.short_name}` {link} in {source.path} [{number}]" in further
         else:
             assert f"- {line}" in related and line not in steps
