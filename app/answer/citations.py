@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from app.answer.callgraph import CONSTRUCTOR_NAMES, CallGraph
 from app.answer.prompts import NOT_INDEXED
 from app.answer.relations import false_claims
 from app.answer.results import Answer, Flag, Source
@@ -75,6 +76,16 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
                 mentioned.append((start, text, "symbol", found))
             continue
         reason = index.path_problem(text) if kind == "path" else index.symbol_problem(text)
+        if reason and kind == "path" and index.is_member(text):
+            kind, reason = "symbol", None  # `res.json` is express's method `res.json`, not a JSON file
+        if reason and kind == "path" and (fixed := _source_path(text, shown)) is not None:
+            # "app/application.js" where a source is lib/application.js (the 1.5B borrowed the worked example's
+            # app/ folder): the file is the source's; the path is written as the index holds it, and the fix is
+            # listed, never counted as a name the index holds
+            old = text.rpartition(":")[2]
+            marks.append((start, end, raw[start:end].replace(old, fixed, 1)))
+            flags.append(Flag(text, "corrected", f"written as {fixed}, the file of a source with that name"))
+            text, reason = fixed, None
         if reason:
             if not any(f.text == text and f.kind == kind for f in flags):
                 flags.append(Flag(text, kind, reason))
@@ -145,6 +156,23 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     citations = [by_number[n] for n in order]
     return Answer(question=question, standalone_question=standalone, text=final, raw_text=raw,
                   citations=citations, cited_numbers=order[:], sources=list(shown), flagged=flags)
+
+
+def _source_path(text: str, shown: list[Source]) -> str | None:
+    """The one source file a path that the index does not hold stands for: the same file name (a dotted module
+    written as a file, `click.core.py`, read as click/core.py), in exactly one of the prompt's source files."""
+    path = text.rpartition(":")[2].lstrip("./")
+    stem, dot, ext = path.rpartition(".")
+    tries = [path] + ([stem.replace(".", "/") + dot + ext] if "." in stem.rsplit("/", 1)[-1] else [])
+    files = {s.path for s in shown}
+    for wanted in tries:
+        for same in ({f for f in files if f.endswith("/" + wanted)},
+                     {f for f in files if f.rsplit("/", 1)[-1] == wanted.rsplit("/", 1)[-1]}):
+            if len(same) == 1:
+                return same.pop()
+            if same:
+                return None  # two sources' files by that name: which one is a guess
+    return None
 
 
 def _supports(src: Source, names: list[str]) -> bool:
@@ -294,6 +322,26 @@ class IndexNames:
                 return None
         return "no indexed file has this path"
 
+    def is_member(self, text: str) -> bool:
+        """Whether a mention read as a file name (`res.json`) is a definition's dotted name in the index."""
+        return "/" not in text and ":" not in text and "." in text and bool(
+            self.reader.manifest.chunks_with_symbol_suffix(text, self.repos))
+
+    def _field(self, owners: list, name: str) -> bool:
+        """Whether one of the classes sets `name` as a field: `self.name =`/`this.name =` in its own code or its
+        constructor's (click's `Result.__init__` sets `self.stdout_bytes`), or `name = ...`/`name: ...` in its
+        body. Fields are no definitions of their own, so the symbol table alone never knows them."""
+        graph = CallGraph(self.reader, self.repos)
+        assigned = re.compile(rf"(?:\b(?:self|this)\.{re.escape(name)}\s*=(?!=)|^\s*{re.escape(name)}\s*[:=](?!=))",
+                              re.M)
+        for row in owners:
+            for d in graph.file_definitions(row.repo, row.path):
+                inside = d.qualified_name == row.symbol or (d.qualified_name.startswith(row.symbol + ".")
+                                                             and d.name in CONSTRUCTOR_NAMES)
+                if inside and assigned.search(graph.code(d)):
+                    return True
+        return False
+
     def symbol_problem(self, name: str) -> str | None:
         if name.lower() in _COMMON or len(name) < 3:
             return None
@@ -304,12 +352,16 @@ class IndexNames:
         manifest = self.reader.manifest
         defined = bool(manifest.chunks_named([last], self.repos) or self.reader.symbols.known_names([last], self.repos))
         if not defined and not re.search(rf"(?<![\w$]){re.escape(last)}(?![\w$])", self.source_text):
-            return "no indexed definition or source has this name"
+            owners = [r for r in manifest.chunks_named([parts[-2]], self.repos) if r.kind in _TYPE_KINDS] \
+                if len(parts) > 1 else []
+            if not self._field(owners, last):
+                return "no indexed definition or source has this name"
         if len(parts) > 1:
             if manifest.chunks_with_symbol_suffix(".".join(parts[-2:]), self.repos):
                 return None
             owners = [r for r in manifest.chunks_named([parts[-2]], self.repos) if r.kind in _TYPE_KINDS]
-            if owners:  # `OrderService.reserve_stock`: a real class, a real name, but not its member
+            if owners and not self._field(owners, last):
+                # `OrderService.reserve_stock`: a real class, a real name, but not its member
                 return f"{parts[-2]} has no member {last!r} in the index"
         for part in parts[:-1]:
             if part.lower() in _COMMON or re.search(rf"(?<![\w$]){re.escape(part)}(?![\w$])", self.source_text):

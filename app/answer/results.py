@@ -70,7 +70,8 @@ class Flag:
     """Something the answer names that the index does not hold."""
 
     text: str
-    kind: str  # "path" or "symbol" (not in the index), "relation" (false by the index), "citation" (dropped)
+    kind: str  # "path" or "symbol" (not in the index), "relation" (false by the index), "citation" (dropped),
+    # "corrected" (a path written as the one source file it stands for)
     reason: str
 
 

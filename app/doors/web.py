@@ -213,8 +213,13 @@ def render_facts(card: FactsCard | None) -> str:
 def render_flags(answer: Answer | None) -> str:
     if answer is None or not answer.flagged:
         return ""
-    lines = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged]
-    return "**Not in the index** (shown without a link):\n" + "\n".join(lines)
+    missing = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged
+               if flag.kind != "corrected"]
+    fixed = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged if flag.kind == "corrected"]
+    parts = (["**Not in the index** (shown without a link):\n" + "\n".join(missing)] if missing else []) + (
+        ["**Paths corrected** (the model wrote another path for a source's file):\n" + "\n".join(fixed)]
+        if fixed else [])
+    return "\n\n".join(parts)
 
 
 def render_status(status: IndexStatus) -> str:

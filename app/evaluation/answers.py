@@ -10,7 +10,8 @@ Every score is computed offline from the answer text:
   appears as a word: `Signer.verify_signature` is named by "verify_signature");
 - flow-step recall ("how" questions): the share of flow steps the answer names (a step lists alternatives);
 - citation precision: the share of citations whose cited lines hold a code name or path their sentence names;
-- invented names: names, paths and relations the index checker flagged (app/answer/citations.py);
+- invented names: names, paths and relations the index checker flagged (app/answer/citations.py); paths it
+  wrote as the one source file they stand for ("app/application.js" for lib/application.js) are counted apart;
 - first-token time: question in to the first piece of the answer.
 
 Systems: `dayone` (the whole answer path: flow-following retrieval, prompt, model, checks), `sources` (our
@@ -25,7 +26,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.evaluation.retrieval_eval import (
@@ -128,6 +129,7 @@ class AnswerScore:
     invented: int
     first_token_s: float
     text: str = ""
+    corrected: int = 0  # paths the checker wrote as the one source file they stand for (not counted as invented)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -166,18 +168,18 @@ class SystemRun:
     def row(self) -> list[str]:
         s = self.scores
         if not s:
-            return [self.name, "0", "-", "-", "-", "-", "-", "-"]
+            return [self.name, "0", "-", "-", "-", "-", "-", "-", "-"]
         flows = [x.flow_recall for x in s if x.flow_recall is not None]
         cites = sum(x.citations for x in s)
         cited = sum(1 for x in s if x.citations)
         return [self.name, str(len(s)), f"{statistics.mean(x.key_recall for x in s):.2f}",
                 f"{statistics.mean(flows):.2f}" if flows else "-", f"{cited}/{len(s)}",
                 f"{sum(x.precise for x in s) / cites:.2f}" if cites else "-", str(sum(x.invented for x in s)),
-                f"{statistics.median(x.first_token_s for x in s):.1f} s"]
+                str(sum(x.corrected for x in s)), f"{statistics.median(x.first_token_s for x in s):.1f} s"]
 
 
 HEADER = ["system", "questions", "key-symbol recall", "flow-step recall", "answers citing", "citation precision",
-          "invented names", "first token (median)"]
+          "invented names", "paths corrected", "first token (median)"]
 
 
 def format_table(runs: list[SystemRun]) -> str:
@@ -270,12 +272,14 @@ def run_dayone(settings: Settings, questions: list[AnswerQuestion],
             answer = stream.answer
             total, precise = citation_counts(answer)
             invented = sum(1 for f in answer.flagged if f.kind in ("symbol", "path", "relation"))
-            run.scores.append(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
-                                         first_token_s=first or 0.0))
+            corrected = sum(1 for f in answer.flagged if f.kind == "corrected")
+            run.scores.append(replace(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
+                                                 first_token_s=first or 0.0), corrected=corrected))
             prose = split_map(answer.text)[0]
             total, precise = citation_counts(answer, prose)
-            prose_run.scores.append(score_text(q, prose, citations=total, precise=precise, invented=invented,
-                                               first_token_s=first or 0.0))
+            prose_run.scores.append(replace(score_text(q, prose, citations=total, precise=precise,
+                                                       invented=invented, first_token_s=first or 0.0),
+                                            corrected=corrected))
             log(f"dayone {i}/{len(questions)} {q.id}: {time.perf_counter() - t0:.0f} s")
     return run, prose_run
 

@@ -18,7 +18,7 @@ from app.answer.flow import is_how_question
 from app.answer.llama_index import IndexRetriever
 from app.answer.modelfiles import check_gguf_file
 from app.answer.prompts import NO_CONTEXT_ANSWER, NOT_INDEXED
-from app.answer.results import Answer, Flag
+from app.answer.results import Answer, Flag, Source
 from app.settings import load_settings
 from indexer.pipeline.run import Indexer
 from indexer.reader import IndexReader
@@ -194,3 +194,39 @@ def test_validator_flags_invented_names_and_maps_citations(shop, embedder):
     assert payload["facts"] == []  # no card was built for a bare check_answer
     assert payload["citations"][0] == {"repo": "shop", "path": "api/orders.py", "start_line": pay.start_line,
                                        "end_line": pay.end_line, "symbol": "api.orders.OrderService.pay"}
+
+
+def test_a_misplaced_path_is_written_as_its_source_file_and_real_members_are_not_flagged(tmp_path_factory, embedder,
+                                                                                          monkeypatch):
+    from tests.conftest import index_repos
+
+    files = {
+        "lib/response.js": ("var res = module.exports = {};\n\n"
+                            "res.json = function json(obj) {\n  return this.send(JSON.stringify(obj));\n};\n"),
+        "lib/application.js": "function respond(ctx) {\n  return ctx.body;\n}\n\nmodule.exports = respond;\n",
+        "src/web/testing.py": ("class Result:\n    def __init__(self, stdout_bytes):\n"
+                               "        self.stdout_bytes = stdout_bytes\n\n"
+                               "    def output(self):\n        return self.stdout_bytes.decode()\n"),
+    }
+    home = index_repos(tmp_path_factory.mktemp("checker"), {"web": files}, embedder)
+    monkeypatch.setenv("DAYONE_HOME", str(home))
+    with IndexReader(load_settings()) as reader:
+        shown = [Source(number=n, repo="web", path=path, start_line=1, end_line=3, symbol=symbol, kind=kind,
+                        language="", text="") for n, (path, symbol, kind) in enumerate([
+                            ("lib/application.js", "lib.application.respond", "function"),
+                            ("src/web/testing.py", "src.web.testing.Result.output", "method")], 1)]
+        raw = ("The `respond` function in app/application.js writes the body [1]. `Result.output` in "
+               "`web.testing.py` decodes `Result.stdout_bytes` [2]. `res.json` sends JSON. "
+               "`Result.stderr_bytes` is empty. Settings are read in app/config.py.")
+        answer = check_answer("q", "q", raw, shown, reader, ["web"])
+    flagged = {(f.kind, f.text) for f in answer.flagged}
+    # The 1.5B wrote the worked example's app/ folder before koa's lib/application.js; with one source file of
+    # that name, the path is written as the index holds it and the fix is listed, not counted as invented.
+    assert "The `respond` function in lib/application.js writes the body [1]." in answer.text, answer.text
+    assert "`src/web/testing.py` decodes" in answer.text, answer.text  # a dotted module written as a file
+    assert ("corrected", "app/application.js") in flagged and ("corrected", "web.testing.py") in flagged
+    # A method named like a file and a field a constructor sets are real names; a made-up field and a path no
+    # source file stands for are still flagged.
+    assert not {t for k, t in flagged if k in ("path", "symbol") and t in ("res.json", "Result.stdout_bytes")}
+    assert ("symbol", "Result.stderr_bytes") in flagged and ("path", "app/config.py") in flagged, flagged
+    assert f"app/config.py{NOT_INDEXED}" in answer.text
