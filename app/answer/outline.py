@@ -14,7 +14,8 @@ the code even when the prose is thin. Every name in it is read from the index or
 (definitions and imports within the user's repositories), none is generated. On the dev split the raises, methods
 and imported helpers took the map alone from 0.47 to 0.57 of the key symbols, a "where" or "what for" answer's
 next two search hits to 0.62, fields and constants to 0.70, and with calls on `self`, module calls, catches,
-constructor fields and a "how" answer's next hits, 0.80 (the sources' code holds 0.82; 2026-12-04,
+constructor fields and a "how" answer's next hits, 0.80 (the sources' code holds 0.82), and with a "how" flow's
+entry caller and its chain past the sources (app/answer/flow.py, `follow_on`), 0.84 (2026-12-04,
 docs/answering.md).
 """
 
