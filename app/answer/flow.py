@@ -157,6 +157,12 @@ def _callee_rank(similarity: float, callee: Location, question: str, parent: Flo
     return similarity + bonus - penalty
 
 
+def _named_rank(scored: dict[tuple[str, str, str], tuple[float, SearchHit]], loc: Location, question: str) -> float:
+    """A definition's similarity to the question, up to NAME_BONUS more when its name's words are in the question
+    (a class's method or a caller, where no caller's docstring speaks for it); -1 when the store found none."""
+    return scored[_key(loc)][0] + NAME_BONUS * _name_overlap(loc.name, question) if _key(loc) in scored else -1.0
+
+
 def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, repos: list[str] | None,
               languages: list[str] | None = None, limit: int = FURTHER) -> list[FlowStep]:
     """Where the flow comes from and goes after its sources, for the reading map: the best-ranked caller of the
@@ -212,7 +218,7 @@ def follow_on(retriever: Retriever, question: str, steps: list[FlowStep], *, rep
         frontier = [c for c in frontier if _key(c[1]) not in seen]
         hit = scored[_key(callee)][1]  # type: ignore[index]
         code = graph.code(callee) or hit.text
-        if _twin(graph, callee, [s.hit for s in [*steps, *out]]):
+        if _twin(graph, callee, [s.hit for s in [*steps, *out]], code=code):
             continue
         step = FlowStep(replace(hit, text=code), caller=names[id(parent)], depth=parent.depth + 1, line=line,
                         text=code)
@@ -238,7 +244,7 @@ def _entry_caller(graph: CallGraph, retriever: Retriever, vector: object, questi
     found = _similarities(retriever, vector, callers, repos, languages) if callers else {}
 
     def rank(c: Location) -> float:
-        return found[_key(c)][0] + NAME_BONUS * _name_overlap(c.name, question) if _key(c) in found else -1.0
+        return _named_rank(found, c, question)
 
     best = max(callers, key=rank, default=None)
     if best is None or rank(best) < FURTHER_SIMILARITY:
@@ -261,7 +267,7 @@ def _best_method(graph: CallGraph, retriever: Retriever, vector: object, questio
     scored = _similarities(retriever, vector, methods, repos, languages)
 
     def rank(d: Location) -> float:
-        return scored[_key(d)][0] + NAME_BONUS * _name_overlap(d.name, question) if _key(d) in scored else -1.0
+        return _named_rank(scored, d, question)
 
     best = max(methods, key=rank)
     if rank(best) < MIN_SIMILARITY:
@@ -295,7 +301,7 @@ def _caller_first(graph: CallGraph, retriever: Retriever, vector: object, questi
     scored = _similarities(retriever, vector, [*callers, loc], repos, languages)
 
     def rank(d: Location) -> float:
-        return scored[_key(d)][0] + NAME_BONUS * _name_overlap(d.name, question) if _key(d) in scored else -1.0
+        return _named_rank(scored, d, question)
 
     best = max(callers, key=rank)
     named = _name_overlap(best.name, question) > _name_overlap(loc.name, question)
@@ -413,7 +419,7 @@ def without_twins(hits: list[SearchHit]) -> list[SearchHit]:
     return out
 
 
-def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit]) -> bool:
+def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit], *, code: str = "") -> bool:
     """Whether the callee is the async twin of a method already taken (`AsyncClient.request` beside
     `Client.request`): one of them is the step, and the other would take a place. Compared by all their code
     (a hit may hold one part of a long method)."""
@@ -421,7 +427,7 @@ def _twin(graph: CallGraph, callee: Location, taken: list[SearchHit]) -> bool:
             and (h.repo, h.path) == (callee.repo, callee.path) and h.symbol != callee.qualified_name]
     if not same:
         return False
-    code = graph.code(callee)
+    code = code or graph.code(callee)
     for h in same:
         loc = _location(graph, h)
         if loc is not None and same_code(graph.code(loc) or h.text, code):

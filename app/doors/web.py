@@ -213,12 +213,13 @@ def render_facts(card: FactsCard | None) -> str:
 def render_flags(answer: Answer | None) -> str:
     if answer is None or not answer.flagged:
         return ""
-    missing = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged
-               if flag.kind != "corrected"]
-    fixed = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged if flag.kind == "corrected"]
-    parts = (["**Not in the index** (shown without a link):\n" + "\n".join(missing)] if missing else []) + (
-        ["**Paths corrected** (the model wrote another path for a source's file):\n" + "\n".join(fixed)]
-        if fixed else [])
+    parts = []
+    for title, corrected in (("**Not in the index** (shown without a link):", False),
+                             ("**Paths corrected** (the model wrote another path for a source's file):", True)):
+        lines = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged
+                 if (flag.kind == "corrected") == corrected]
+        if lines:
+            parts.append(title + "\n" + "\n".join(lines))
     return "\n\n".join(parts)
 
 

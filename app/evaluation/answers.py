@@ -26,7 +26,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.evaluation.retrieval_eval import (
@@ -136,10 +136,10 @@ class AnswerScore:
 
 
 def score_text(q: AnswerQuestion, text: str, *, citations: int = 0, precise: int = 0, invented: int = 0,
-               first_token_s: float = 0.0) -> AnswerScore:
+               first_token_s: float = 0.0, corrected: int = 0) -> AnswerScore:
     key = sum(1 for s in q.key_symbols if names(text, s)) / len(q.key_symbols) if q.key_symbols else 0.0
     flow = (sum(1 for step in q.flow if any(names(text, alt) for alt in step)) / len(q.flow)) if q.flow else None
-    return AnswerScore(q.id, q.kind, key, flow, citations, precise, invented, first_token_s, text)
+    return AnswerScore(q.id, q.kind, key, flow, citations, precise, invented, first_token_s, text, corrected)
 
 
 def citation_counts(answer: object, text: str | None = None) -> tuple[int, int]:
@@ -273,13 +273,12 @@ def run_dayone(settings: Settings, questions: list[AnswerQuestion],
             total, precise = citation_counts(answer)
             invented = sum(1 for f in answer.flagged if f.kind in ("symbol", "path", "relation"))
             corrected = sum(1 for f in answer.flagged if f.kind == "corrected")
-            run.scores.append(replace(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
-                                                 first_token_s=first or 0.0), corrected=corrected))
+            run.scores.append(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
+                                         first_token_s=first or 0.0, corrected=corrected))
             prose = split_map(answer.text)[0]
             total, precise = citation_counts(answer, prose)
-            prose_run.scores.append(replace(score_text(q, prose, citations=total, precise=precise,
-                                                       invented=invented, first_token_s=first or 0.0),
-                                            corrected=corrected))
+            prose_run.scores.append(score_text(q, prose, citations=total, precise=precise, invented=invented,
+                                               first_token_s=first or 0.0, corrected=corrected))
             log(f"dayone {i}/{len(questions)} {q.id}: {time.perf_counter() - t0:.0f} s")
     return run, prose_run
 

@@ -230,3 +230,9 @@ def test_a_misplaced_path_is_written_as_its_source_file_and_real_members_are_not
     assert not {t for k, t in flagged if k in ("path", "symbol") and t in ("res.json", "Result.stdout_bytes")}
     assert ("symbol", "Result.stderr_bytes") in flagged and ("path", "app/config.py") in flagged, flagged
     assert f"app/config.py{NOT_INDEXED}" in answer.text
+    # The page lists the corrections apart from what is not in the index.
+    from app.doors.web import render_flags
+
+    missing, _, fixed = render_flags(answer).partition("**Paths corrected**")
+    assert missing.startswith("**Not in the index**") and "- `app/config.py`: no indexed file" in missing
+    assert "- `app/application.js`: written as lib/application.js" in fixed and "app/config.py" not in fixed

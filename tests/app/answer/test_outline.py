@@ -29,29 +29,30 @@ def _calls(graph: CallGraph, source: Source) -> list[str]:
 
 
 def _source(reader, symbol: str, number: int = 1, root=EXAMPLE_SHOP, repo: str = "shop",
-            language: str = "python") -> Source:
-    """A prompt source for the whole definition of `symbol`, as the prompt would carry it."""
+            language: str = "python", graph: CallGraph | None = None) -> Source:
+    """A prompt source for the whole definition of `symbol`, as the prompt would carry it; with `graph`, described
+    from the symbol table as the map describes it."""
     d = next(d for d in reader.symbols.definitions(symbol, [repo]) if d.qualified_name.endswith(symbol))
     text = "\n".join((root / d.path).read_text().splitlines()[d.start_line - 1:d.end_line])
-    return Source(number=number, repo=repo, path=d.path, start_line=d.start_line, end_line=d.end_line,
-                  symbol=d.qualified_name, kind=d.kind, language=language, text=text)
+    source = Source(number=number, repo=repo, path=d.path, start_line=d.start_line, end_line=d.end_line,
+                    symbol=d.qualified_name, kind=d.kind, language=language, text=text)
+    if graph is not None:
+        describe(graph, source)
+    return source
 
 
 def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported_helpers(shop):
     _settings, reader = shop
     graph = CallGraph(reader, ["shop"])
-    pay = _source(reader, "OrderService.pay", 2)
-    describe(graph, pay)
+    pay = _source(reader, "OrderService.pay", 2, graph=graph)
     # `raise OrderError(...)` is a failure path, listed apart so a long body's calls do not crowd it out.
     assert pay.raises == ["OrderError"] and "OrderError" not in pay.calls
     assert "PaymentGateway.charge" in pay.calls
-    service = _source(reader, "OrderService")
-    describe(graph, service)
+    service = _source(reader, "OrderService", graph=graph)
     assert service.members == ["create_order", "get", "pay", "cancel", "refund"]  # public, in source order
     # checkout.tsx calls React's `useState`, imported from outside the repository: named with its module.
     page = next(d for d in reader.symbols.file_definitions("shop", "web/src/checkout.tsx") if d.kind == "function")
-    component = _source(reader, page.name, 3, language="tsx")
-    describe(graph, component)
+    component = _source(reader, page.name, 3, language="tsx", graph=graph)
     assert "`useState` (react)" in component.uses
     lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
     assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
@@ -142,23 +143,18 @@ def test_an_overloaded_method_is_read_from_its_implementation_and_a_module_call_
     assert check.calls == ["decode"] and check.raises == ["Expired"]
     assert check.uses == ["`sha256` (hashlib)"]
     # What is raised is the name right after `raise`; a helper called in its arguments is a call.
-    reject = _source(reader, "reject", root=root, repo="tools")
-    describe(graph, reject)
+    reject = _source(reader, "reject", root=root, repo="tools", graph=graph)
     assert (reject.calls, reject.raises) == (["age_text"], ["Expired"])
-    handle = _source(reader, "handle", root=root, repo="tools", language="javascript")
-    describe(graph, handle)
+    handle = _source(reader, "handle", root=root, repo="tools", language="javascript", graph=graph)
     assert handle.uses == ["`compose` (koa-compose)"]
     # A name bound on the import's line, and a function called on an imported module; `res.append` is neither.
-    cookie = _source(reader, "setCookie", root=root, repo="tools", language="javascript")
-    describe(graph, cookie)
+    cookie = _source(reader, "setCookie", root=root, repo="tools", language="javascript", graph=graph)
     assert cookie.uses == ["`sign` (cookie-signature)", "`cookie.serialize`"]
-    same = _source(reader, "same", root=root, repo="tools")
-    describe(graph, same)
+    same = _source(reader, "same", root=root, repo="tools", graph=graph)
     assert same.uses == ["`hmac.compare_digest`"]
     # `message` is a local string, not the `email.message` module (`import email.message` binds `email`);
     # the exceptions an except clause names are listed, a bare `Exception` is not.
-    label = _source(reader, "label", root=root, repo="tools")
-    describe(graph, label)
+    label = _source(reader, "label", root=root, repo="tools", graph=graph)
     assert (label.uses, label.catches) == ([], ["KeyError", "ValueError"])
     assert reading_map([label], how=False).endswith(": catches `KeyError`, `ValueError`.")
 
@@ -202,13 +198,11 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools_ind
     root, settings, reader = tools_index
     graph = CallGraph(reader, ["tools"])
     # Fields read or set through `self`, not the method it calls or a comment; a constant the repository defines.
-    verify = _source(reader, "Signer.verify", root=root, repo="tools")
-    describe(graph, verify)
+    verify = _source(reader, "Signer.verify", root=root, repo="tools", graph=graph)
     assert verify.state == ["self.secret_keys", "self.key_derivation", "DEFAULT_ROUNDS"]
     assert verify.calls == ["Signer.derive"]
     # A class: the names its body assigns come first.
-    signer = _source(reader, "Signer", root=root, repo="tools")
-    describe(graph, signer)
+    signer = _source(reader, "Signer", root=root, repo="tools", graph=graph)
     assert signer.state[:3] == ["default_digest", "key_derivation", "self.secret_keys"]
     assert "; state `default_digest`, `key_derivation`" in reading_map([signer], how=False)
     # A class excerpt without its constructor's body still names what the constructor sets (read from the index).
@@ -216,21 +210,17 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools_ind
     describe(graph, signer)
     assert signer.state == ["default_digest", "key_derivation", "self.secret_keys"]
     # JavaScript reads through `this`, a chain included; `this.get(...)` is a call, not state.
-    ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript")
-    describe(graph, ips)
+    ips = _source(reader, "Request.ips", root=root, repo="tools", language="javascript", graph=graph)
     assert ips.state == ["this.app.proxyIpHeader"]
     # What it sets comes before what it reads; assigning `this.type` runs a setter, so it is state too.
-    reply = _source(reader, "Request.reply", root=root, repo="tools", language="javascript")
-    describe(graph, reply)
+    reply = _source(reader, "Request.reply", root=root, repo="tools", language="javascript", graph=graph)
     assert reply.state == ["this.type", "this.body", "this.sent"]
     # A method of something outside the index is named on its field, which is then not listed alone.
-    current = _source(reader, "Request.current", root=root, repo="tools", language="javascript")
-    describe(graph, current)
+    current = _source(reader, "Request.current", root=root, repo="tools", language="javascript", graph=graph)
     assert current.state == ["this.storage.getStore()"]
     # A getter and setter pair is state when read, and so is a getter read through; a method read without a
     # call (a callback) is not.
-    route = _source(reader, "Request.route", root=root, repo="tools", language="javascript")
-    describe(graph, route)
+    route = _source(reader, "Request.route", root=root, repo="tools", language="javascript", graph=graph)
     assert route.state == ["this.path", "this.socket.remoteAddress"]
 
 
@@ -238,8 +228,7 @@ def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(t
     root, settings, reader = tools_index
     graph = CallGraph(reader, ["tools"])
     # `self.send(...)` is `Client.send`; `self.headers.get(...)` is a dict's `get`, not `Client.get`.
-    request = _source(reader, "Client.request", root=root, repo="tools")
-    describe(graph, request)
+    request = _source(reader, "Client.request", root=root, repo="tools", graph=graph)
     assert (request.calls, request.state) == (["Client.send"], ["self.headers"])
 
 
