@@ -281,8 +281,9 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
             lines.append(f"{len(lines) + 1}. {line}" if how else f"- {line}")
     if not lines:
         return ""
-    tail = f"\n{FURTHER_HEADING}\n" + "\n".join(further) if further else ""
-    tail += f"\n{RELATED_HEADING}\n" + "\n".join(related) if related else ""
+    # a blank line before each heading: Markdown (the page) would fold a line right after a numbered step into it
+    tail = f"\n\n{FURTHER_HEADING}\n" + "\n".join(further) if further else ""
+    tail += f"\n\n{RELATED_HEADING}\n" + "\n".join(related) if related else ""
     return f"\n\n{HOW_HEADING if how else WHERE_HEADING}\n" + "\n".join(lines) + tail
 
 

@@ -263,6 +263,7 @@ def test_the_map_numbers_steps_for_a_how_question_and_cites_each_source(shop):
     # A step past the sources (never read by the model) follows the numbered steps apart, naming its caller.
     sources[1].further, sources[1].called_by = True, "OrderService.pay"
     steps, _, further = reading_map(sources, how=True).partition(FURTHER_HEADING)
+    assert steps.endswith("\n\n"), steps  # not folded into the last numbered step when the page renders it
     assert "1. `OrderService.pay`" in steps and "PaymentGateway.charge` in" not in steps, steps
     assert further.strip().startswith("- `PaymentGateway.charge` (called by `OrderService.pay`) in api/payments.py"
                                       " [2]"), further
@@ -386,6 +387,7 @@ def test_a_where_map_also_lists_the_next_search_hits_which_the_model_never_reads
     read = {(s.path, s.start_line) for s in how.answer.sources}
     _prose, how_map = split_map(how.answer.text)
     steps, _, related = how_map.partition(RELATED_HEADING)
+    assert steps.endswith("\n\n"), how_map  # a heading of its own on the page, not a line of the last step
     steps, _, further = steps.partition(FURTHER_HEADING)
     assert steps.lstrip().startswith(HOW_HEADING) and related.strip(), how.answer.text
     for number, source in enumerate(how.answer.citations, 1):
