@@ -160,7 +160,8 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
 
 def _source_path(text: str, shown: list[Source]) -> str | None:
     """The one source file a path that the index does not hold stands for: the same file name (a dotted module
-    written as a file, `click.core.py`, read as click/core.py), in exactly one of the prompt's source files."""
+    written as a file, `click.core.py`, read as click/core.py), in exactly one of the prompt's source files, or
+    a bare file named after the object whose methods one source file holds."""
     path = text.rpartition(":")[2].lstrip("./")
     stem, dot, ext = path.rpartition(".")
     tries = [path] + ([stem.replace(".", "/") + dot + ext] if "." in stem.rsplit("/", 1)[-1] else [])
@@ -172,6 +173,13 @@ def _source_path(text: str, shown: list[Source]) -> str | None:
                 return same.pop()
             if same:
                 return None  # two sources' files by that name: which one is a guess
+    if "/" not in path and stem.isidentifier():
+        # "app.js" for express's lib/application.js, whose methods are `app.lazyrouter`, `app.handle`: a file
+        # written under the name of the object (or class) its source's methods hang on
+        owners = {s.path for s in shown if s.path.endswith(dot + ext)
+                  and s.short_name.lower().startswith(stem.lower() + ".")}
+        if len(owners) == 1:
+            return owners.pop()
     return None
 
 

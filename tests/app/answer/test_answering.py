@@ -214,10 +214,12 @@ def test_a_misplaced_path_is_written_as_its_source_file_and_real_members_are_not
         shown = [Source(number=n, repo="web", path=path, start_line=1, end_line=3, symbol=symbol, kind=kind,
                         language="", text="") for n, (path, symbol, kind) in enumerate([
                             ("lib/application.js", "lib.application.respond", "function"),
-                            ("src/web/testing.py", "src.web.testing.Result.output", "method")], 1)]
+                            ("src/web/testing.py", "src.web.testing.Result.output", "method"),
+                            ("lib/response.js", "lib.response.res.json", "method")], 1)]
         raw = ("The `respond` function in app/application.js writes the body [1]. `Result.output` in "
                "`web.testing.py` decodes `Result.stdout_bytes` [2]. `res.json` sends JSON. "
-               "`Result.stderr_bytes` is empty. Settings are read in app/config.py.")
+               "`Result.stderr_bytes` is empty. Settings are read in app/config.py. "
+               "The `res.json` method in res.js calls `send` [3]. Routes are matched in router.js.")
         answer = check_answer("q", "q", raw, shown, reader, ["web"])
     flagged = {(f.kind, f.text) for f in answer.flagged}
     # The 1.5B wrote the worked example's app/ folder before koa's lib/application.js; with one source file of
@@ -225,6 +227,10 @@ def test_a_misplaced_path_is_written_as_its_source_file_and_real_members_are_not
     assert "The `respond` function in lib/application.js writes the body [1]." in answer.text, answer.text
     assert "`src/web/testing.py` decodes" in answer.text, answer.text  # a dotted module written as a file
     assert ("corrected", "app/application.js") in flagged and ("corrected", "web.testing.py") in flagged
+    # a file written under the name of the object its methods hang on (`res.json` lives in lib/response.js);
+    # a file named after no source's object is still flagged
+    assert "The `res.json` method in lib/response.js calls" in answer.text and ("corrected", "res.js") in flagged
+    assert ("path", "router.js") in flagged, flagged
     # A method named like a file and a field a constructor sets are real names; a made-up field and a path no
     # source file stands for are still flagged.
     assert not {t for k, t in flagged if k in ("path", "symbol") and t in ("res.json", "Result.stdout_bytes")}
