@@ -210,6 +210,10 @@ def _name(node: Node, language: str, src: Source) -> tuple[str, list[str], int] 
         target = left.child_by_field_name("property") if left is not None else None
     elif t == "assignment":  # Python module-level assignment
         target = node.child_by_field_name("left")
+    elif t == "function_expression":  # `defineGetter(req, 'fresh', function () {...})` is named by the call
+        target = node.child_by_field_name("name")
+        args = _call_arguments(node) if target is None else None
+        target = args.named_children[1] if args is not None and len(args.named_children) == 3 else target
     else:
         target = node.child_by_field_name("name")
     if target is None:
@@ -227,6 +231,12 @@ def _name(node: Node, language: str, src: Source) -> tuple[str, list[str], int] 
     elif t == "assignment_expression":  # `Foo.prototype.bar = ...` is Foo.bar
         left = node.child_by_field_name("left")
         scope = _js_scope(_text(left.child_by_field_name("object") if left is not None else None, src))
+    elif t == "function_expression" and (args := _call_arguments(node)) is not None:
+        # `defineGetter(req, 'ip', function ip() {...})` defines req.ip; `app.get('/', function home() {})` home
+        first = args.named_children[:2]
+        if (len(first) == 2 and first[0].type == "identifier" and first[1].type == "string"
+                and _text(first[1], src).strip("\"'`") == text):
+            scope = _js_scope(_text(first[0], src))
     if t == "method_declaration" and language == "go":
         receiver = node.child_by_field_name("receiver")
         param = _first_named(receiver) if receiver is not None else None
@@ -247,6 +257,14 @@ def _name(node: Node, language: str, src: Source) -> tuple[str, list[str], int] 
 
 
 _JS_NOISE = frozenset({"prototype", "module", "exports", "window", "this", "self", "globalThis"})
+
+
+def _call_arguments(node: Node) -> Node | None:
+    """The argument list a function expression is handed to, when it is one argument of a top-level call."""
+    parent = node.parent
+    call = parent.parent if parent is not None and parent.type == "arguments" else None
+    statement = call.parent if call is not None and call.type == "call_expression" else None
+    return parent if statement is not None and statement.type == "expression_statement" else None
 
 
 def _js_scope(text: str) -> list[str]:
@@ -303,8 +321,8 @@ def _resolve_kind(s: _Symbol, language: str) -> None:
         s.kind = "method"
     elif s.kind == "method" and parent is None and not s.scope:
         s.kind = "function"
-    elif s.kind == "function" and s.scope and language == "cpp":
-        s.kind = "method"  # `void Widget::draw() {...}`
+    elif s.kind == "function" and s.scope and language in ("cpp", "javascript", "typescript", "tsx"):
+        s.kind = "method"  # `void Widget::draw() {...}`, `defineGetter(req, 'ip', function ip() {...})`
 
 
 def _is_chunked(s: _Symbol) -> bool:
@@ -317,7 +335,9 @@ def _is_chunked(s: _Symbol) -> bool:
 
 
 def _outer(node: Node) -> Node:
-    cur = node
+    # the whole `defineGetter(req, 'ip', function ip() {...});` statement, so its doc comment comes with it
+    args = _call_arguments(node) if node.type == "function_expression" else None
+    cur = args.parent.parent if args is not None and args.parent is not None else node
     for _ in range(8):
         parent = cur.parent
         if parent is None or parent.type not in _WRAPPERS:

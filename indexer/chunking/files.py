@@ -30,7 +30,7 @@ from indexer.chunking.splitter import Splitter, estimate_tokens
 log = logging.getLogger(__name__)
 
 # Bump whenever chunk boundaries, texts or metadata change: the index is rebuilt when this differs.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 
 

@@ -16,6 +16,12 @@
 (assignment_expression
   left: (member_expression property: (property_identifier))
   right: [(arrow_function) (function_expression) (generator_function)]) @definition.method
+; a function handed to a top-level call, named or named by the call: express's
+; `defineGetter(req, 'ip', function ip() {...})` and `defineGetter(req, 'fresh', function () {...})`
+(program (expression_statement (call_expression
+  arguments: (arguments (function_expression name: (identifier)) @definition.function))))
+(program (expression_statement (call_expression
+  arguments: (arguments . (identifier) . (string) . (function_expression) @definition.function .))))
 
 ; References
 (import_statement source: (string (string_fragment) @reference.import))

@@ -348,6 +348,37 @@ Foo.prototype.bar = function (x) {
     ]
 
 
+def test_javascript_getters_defined_through_a_call_are_symbols() -> None:
+    # express defines req.ip, req.protocol and req.fresh this way; before, their code sat in anonymous module
+    # chunks and a question about `req.ip` found no symbol of that name
+    src = b"""var req = Object.create(http.IncomingMessage.prototype);
+
+defineGetter(req, 'ip', function ip(){
+  return proxyaddr(this, this.app.get('trust proxy fn'));
+});
+
+defineGetter(req, 'fresh', function(){
+  return fresh(this.headers, {});
+});
+
+app.get('/', function home(req, res) {
+  res.send('hi');
+});
+
+it('works', function () {
+  expect(1).toBe(1);
+});
+"""
+    result = chunk_file("lib/request.js", src)
+    assert ("method", "lib.request.req.ip", 3, 5) in table(result)
+    assert ("method", "lib.request.req.fresh", 7, 9) in table(result)
+    assert ("function", "lib.request.home", 11, 13) in table(result)
+    # an anonymous test callback names nothing
+    assert not [d for d in result.definitions if d.start_line >= 15]
+    ip = next(c for c in result.chunks if c.symbol == "lib.request.req.ip")
+    assert ip.text.startswith("defineGetter(req, 'ip', function ip(){")
+
+
 # --- splitting ------------------------------------------------------------------------------------------
 
 
