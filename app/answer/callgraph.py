@@ -30,6 +30,10 @@ CONTAINER_METHODS = {"get", "items", "keys", "values", "append", "extend", "upda
                      "close", "open", "then", "map", "filter", "reduce", "push", "forEach", "log", "toString",
                      "set", "has", "delete", "find", "next", "send", "run", "call", "apply", "bind"}
 _SELF_CALL = re.compile(r"(?<![\w$.])(?:self|this)\.([A-Za-z_$][\w$]*)\s*\(")
+# A method read like a field: Python's `@property`, JavaScript's `get name()` and express's
+# `defineGetter(req, 'fresh', function () {...})`. Reading one is reading state, not handing on a callback.
+_GETTER = re.compile(r"^\s*(?:@(?:[\w.]+\.)?(?:property|cached_property)\b|(?:static\s+)?get\s+[\w$]+\s*\("
+                     r"|[\w$.]+\(\s*[\w$.]+\s*,\s*['\"][\w$]+['\"]\s*,\s*function\b)", re.M)
 _FAMILIES = {"py": "py", "pyi": "py", "js": "js", "jsx": "js", "mjs": "js", "cjs": "js", "ts": "js", "tsx": "js",
              "c": "c", "h": "c", "cc": "c", "cpp": "c", "hpp": "c", "cxx": "c", "kt": "jvm", "kts": "jvm",
              "java": "jvm", "scala": "jvm"}
@@ -61,6 +65,7 @@ class CallGraph:
         self._named: dict[str, list[Location]] = {}
         self._imports: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self._calls: dict[Location, list[tuple[str, int]]] = {}
+        self._getters: dict[Location, bool] = {}
 
     def allowed(self, repo: str) -> bool:
         return self.repos is None or repo in self.repos
@@ -103,10 +108,24 @@ class CallGraph:
         """The indexed text of a definition (its parts joined), "" when the store has none."""
         if not self.allowed(loc.repo) or self.reader.store is None:
             return ""
+        # a part overlapping the definition's lines: the first one starts early when it carries the leading
+        # comment (`/** doc */` right above `defineGetter(...)`), which the definition's lines leave out
         rows = [r for r in self.reader.manifest.symbol_parts(loc.repo, loc.path, loc.qualified_name, loc.kind)
-                if loc.start_line <= r[1] and r[2] <= loc.end_line]
+                if r[1] <= loc.end_line and loc.start_line <= r[2]]
         texts = {h.id: h.chunk.text for h in self.reader.store.retrieve([r[0] for r in rows])}
         return "\n".join(texts.get(r[0], "") for r in rows)
+
+    def is_getter(self, loc: Location) -> bool:
+        """Whether `loc` is a method read like a field (a property or getter), from its first lines."""
+        if loc not in self._getters:
+            head = "\n".join(self.code(loc).split("\n")[:4]) if loc.kind in CALLABLE_KINDS else ""
+            self._getters[loc] = bool(_GETTER.search(head))
+        return self._getters[loc]
+
+    def getters(self, name: str) -> list[Location]:
+        """The definitions of `name` when every one of them (at most three) is a getter; else none."""
+        found = self.named([name])[name]
+        return found if 0 < len(found) <= 3 and all(self.is_getter(d) for d in found) else []
 
     def defined_values(self, names: Iterable[str]) -> set[str]:
         """Which of `names` the repositories define as a module-level constant or variable."""
@@ -149,14 +168,20 @@ class CallGraph:
 
     def calls(self, loc: Location) -> list[tuple[str, int]]:
         """(name, first line) of each distinct name called inside `loc`, in line order; for a class, the
-        calls its own body makes outside its methods are included with theirs."""
+        calls its own body makes outside its methods are included with theirs. The calls on a function's header
+        (a decorator, `@app.route('/')`, or the call that defines it, `defineGetter(req, 'ip', function ip()
+        {`) run when the code is loaded, not when it is called, and are left out."""
         if not self.allowed(loc.repo):
             return []
         if loc not in self._calls:  # the reading map asks again for each cut of a long source, and for its imports
+            refs = self.symbols.references_in(loc.repo, loc.path, loc.start_line, loc.end_line, ["call"])
+            header: tuple[set[str], int] = (set(), 0)
+            if loc.kind in CALLABLE_KINDS and any(line == loc.start_line for _n, _k, line in refs):
+                header = _header_calls(self.code(loc))
             seen: dict[str, int] = {}
-            for name, _kind, line in self.symbols.references_in(loc.repo, loc.path, loc.start_line, loc.end_line,
-                                                                ["call"]):
-                seen.setdefault(name, line)
+            for name, _kind, line in refs:
+                if not (name in header[0] and line < loc.start_line + header[1]):
+                    seen.setdefault(name, line)
             self._calls[loc] = list(seen.items())
         return self._calls[loc]
 
@@ -211,3 +236,28 @@ class CallGraph:
         if not self.allowed(repo):
             return []
         return [name for name, _k, _l in self.symbols.references_in(repo, path, 1, 10**9, ["import"])]
+
+
+_HEADER_CALL = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
+_DEFINES = re.compile(r"^(?:async\s+)?def\s|\bfunction\b")
+
+
+def _header_calls(code: str) -> tuple[set[str], int]:
+    """The names called on a definition's header lines (decorators, a defining call) and how many lines the
+    header spans from the definition's first line; the code's leading comments are not part of it."""
+    lines = code.split("\n")
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith(("#", "//", "/*", "*"))):
+        i += 1
+    names: set[str] = set()
+    for j, line in enumerate(lines[i:i + 12]):
+        stripped = line.strip()
+        if m := _DEFINES.search(stripped):
+            # `defineGetter(req, 'ip', function ip() {`: the call before `function` is the defining one
+            names.update(_HEADER_CALL.findall(stripped[:m.start()]))
+            return (names, j + 1) if names else (set(), 0)
+        names.update(_HEADER_CALL.findall(stripped))
+        if not names and not stripped.startswith("@"):
+            return set(), 0
+    return set(), 0
+

@@ -132,6 +132,7 @@ _CONSTRUCTORS = ("__init__", "constructor", "new")
 _CATCH = re.compile(r"^\s*(?:except\*?\s+\(?([\w., ]+?)\)?\s*(?:as\s+\w+\s*)?:"
                     r"|}?\s*catch\s*\(\s*([\w.| ]+?)\s+\w+\s*\))")
 _NOT_CAUGHT = {"as", "Exception", "BaseException", "Throwable"}  # "catches Exception" says nothing
+_MEMBER_READ = re.compile(r"(?<![\w$.])([a-z_$][\w$]*)\.([A-Za-z_$][\w$]*)(?![\w$]|\s*\(|\s*=[^=])")
 _ASSIGNED = re.compile(r"\s*(?:[-+*/%|&^]|\*\*|//|\?\?|\|\||&&)?=(?!=)")
 
 
@@ -149,7 +150,8 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
     methods: dict[str, int] = {}  # a name defined twice is a getter and setter pair: reading it reads state
     for d in graph.file_definitions(source.repo, source.path):
         if d.kind in ("method", "function"):
-            methods[d.name] = methods.get(d.name, 0) + 1
+            # a getter (`@property def is_success`) is read like a field: it counts as a pair
+            methods[d.name] = methods.get(d.name, 0) + (2 if graph.is_getter(d) else 1)
     lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
     found: list[tuple[int, str]] = []  # (0 set, 1 read, 2 an object a call is made on; the name)
     constants: list[str] = []
@@ -181,6 +183,10 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
             # `this.ips[0]`), it is an accessor
             if assigned or methods.get(parts[0], 0) != 1 or len(parts) > 1 or line[m.end():m.end() + 1] == "[":
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
+        # a getter the index defines, read on another object: res.send's `req.fresh` decides the 304
+        for m in _MEMBER_READ.finditer(line):
+            if m.group(1) != receiver and m.group(1) not in ("self", "this") and graph.getters(m.group(2)):
+                found.append((1, f"{m.group(1)}.{m.group(2)}"))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)
     names = list(dict.fromkeys(name for rank, name in sorted(found, key=lambda f: f[0]) if rank == 0 or not sets_only))

@@ -57,7 +57,8 @@ def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported
     lines = reading_map([service, pay, component], how=False).strip().splitlines()[1:]
     assert lines[0] == ("- `OrderService` in api/orders.py [1]: methods `create_order`, `get`, `pay`, `cancel`, "
                         "`refund`; calls " + ", ".join(f"`{c}`" for c in service.calls) + "; raises `OrderError`; "
-                        "catches `PaymentError`; state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`.")
+                        "catches `PaymentError`; state `self.db`, `self.inventory`, `self.gateway`, `self.notifier`, "
+                        "`order.total_cents`.")  # a property read on a local: what `pay` charges
     assert "; raises `OrderError`" in lines[1] and "uses `useState` (react)" in lines[2]
 
 
@@ -222,6 +223,41 @@ def test_a_source_names_the_fields_and_module_constants_its_code_reads(tools_ind
     # call (a callback) is not.
     route = _source(reader, "Request.route", root=root, repo="tools", language="javascript", graph=graph)
     assert route.state == ["this.path", "this.socket.remoteAddress"]
+
+
+GETTERS = {
+    "lib/request.js": ("var req = module.exports = {};\n\n/** Whether the response is fresh. */\n"
+                       "defineGetter(req, 'fresh', function(){\n  return check(this.headers);\n});\n\n"
+                       "function check(headers) {\n  return !!headers;\n}\n\n"
+                       "function defineGetter(obj, name, getter) {\n"
+                       "  Object.defineProperty(obj, name, { get: getter });\n}\n"),
+    "lib/response.js": ("var res = module.exports = {};\n\nres.send = function send(body) {\n"
+                        "  var req = this.req;\n  if (req.fresh) this.statusCode = 304;\n  return body;\n};\n"),
+    "models.py": ("class Response:\n    def __init__(self, status_code):\n        self.status_code = status_code\n\n"
+                  "    @property\n    def is_success(self):\n        return 200 <= self.status_code < 300\n\n"
+                  "    def raise_for_status(self):\n        if self.is_success:\n            return self\n"
+                  "        raise ValueError(self.status_code)\n"),
+}
+
+
+def test_a_getter_read_is_state_and_the_call_that_defines_a_function_is_not_one_of_its_calls(
+        tmp_path_factory, embedder, monkeypatch):
+    from app.settings import load_settings
+
+    base = tmp_path_factory.mktemp("getters")
+    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"web": GETTERS}, embedder)))
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["web"])
+        # express's res.send answers 304 on `req.fresh`, a getter defined through defineGetter: reading it is
+        # reading state, though `req` is a local and not `this`
+        send = _source(reader, "res.send", root=base / "web", repo="web", language="javascript", graph=graph)
+        assert "req.fresh" in send.state, send.state
+        # the getter calls `check`; `defineGetter(...)` around it ran when the module loaded
+        fresh = _source(reader, "req.fresh", root=base / "web", repo="web", language="javascript", graph=graph)
+        assert fresh.calls == ["check"], fresh.calls
+        # a Python property read through self is state, like a field
+        raising = _source(reader, "Response.raise_for_status", root=base / "web", repo="web", graph=graph)
+        assert raising.state == ["self.is_success", "self.status_code"], raising.state
 
 
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools_index):
