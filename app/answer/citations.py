@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from app.answer.callgraph import CONSTRUCTOR_NAMES, CallGraph
-from app.answer.prompts import NOT_INDEXED
+from app.answer.prompts import EXAMPLE_NAMES, NOT_INDEXED
 from app.answer.relations import false_claims
 from app.answer.results import Answer, Flag, Source
 from indexer.reader import IndexReader
@@ -52,9 +52,11 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     "(not in the index)", and so is a relation between real names that the symbol table shows to be false
     (app/answer/relations.py), whose sentence then cites nothing; all are listed in `flagged`.
     """
+    original = raw
+    index = IndexNames(reader, shown, repos)
+    raw, flags = _without_example_copies(raw, index)
     by_number = {s.number: s for s in shown}
     by_location = {(s.path, s.start_line): s for s in shown}
-    flags: list[Flag] = []
     cites: list[tuple[int, int, list[int], bool]] = []  # start, end, source numbers, inserted (implicit)
     occupied: list[tuple[int, int]] = [(m.start(), m.end()) for m in _FENCE.finditer(raw)]
     for m in _CITATION.finditer(raw):
@@ -67,7 +69,6 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
             cites.append((m.start(), m.end(), [src.number], False))
     occupied += [(c[0], c[1]) for c in cites]
 
-    index = IndexNames(reader, shown, repos)
     marks: list[tuple[int, int, str]] = []
     mentioned: list[tuple[int, str, str, list[int]]] = []  # position, text, kind, sources it refers to
     for start, end, text, kind in _mentions(raw, occupied):
@@ -154,8 +155,34 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
         edits.append((start, end, (" " if inserted else "") + "".join(parts)))
     final = _apply(raw, edits).strip()
     citations = [by_number[n] for n in order]
-    return Answer(question=question, standalone_question=standalone, text=final, raw_text=raw,
+    return Answer(question=question, standalone_question=standalone, text=final, raw_text=original,
                   citations=citations, cited_numbers=order[:], sources=list(shown), flagged=flags)
+
+
+def _without_example_copies(raw: str, index: IndexNames) -> tuple[str, list[Flag]]:
+    """The text without its sentences that name the prompt's worked example (a name only the example has, which
+    the index does not hold), and a flag for each: such a sentence is about the example, never the user's code."""
+    fences = [(m.start(), m.end()) for m in _FENCE.finditer(raw)]
+    cuts: list[tuple[int, int, str]] = []
+    flags: list[Flag] = []
+    for start, end in _sentences(raw, fences):
+        for _s, _e, text, kind in _mentions(raw[start:end], []):
+            if kind != "name" and text in EXAMPLE_NAMES and (
+                    index.path_problem(text) if kind == "path" else index.symbol_problem(text)):
+                sentence = raw[start:end].strip()
+                sentence = sentence if len(sentence) <= 100 else sentence[:99] + "…"
+                flags.append(Flag(text, "example", f"only the prompt's worked example has it; its sentence was "
+                                  f"removed: \"{sentence}\""))
+                line_start = raw.rfind("\n", 0, start) + 1
+                if re.fullmatch(r"\s*(?:\d+[.)]|[-*+])?\s*", raw[line_start:start]):
+                    start = line_start  # a list item's marker goes with it
+                while end < len(raw) and raw[end] in " \t":
+                    end += 1
+                if (start == 0 or raw[start - 1] == "\n") and end < len(raw) and raw[end] == "\n":
+                    end += 1  # a whole line (a list item) goes with its line break
+                cuts.append((start, end, ""))
+                break
+    return (_apply(raw, cuts), flags) if cuts else (raw, [])
 
 
 def _source_path(text: str, shown: list[Source]) -> str | None:

@@ -71,7 +71,8 @@ class Flag:
 
     text: str
     kind: str  # "path" or "symbol" (not in the index), "relation" (false by the index), "citation" (dropped),
-    # "corrected" (a path written as the one source file it stands for)
+    # "corrected" (a path written as the one source file it stands for), "example" (a sentence copied from the
+    # prompt's worked example, removed)
     reason: str
 
 

@@ -214,10 +214,12 @@ def render_flags(answer: Answer | None) -> str:
     if answer is None or not answer.flagged:
         return ""
     parts = []
-    for title, corrected in (("**Not in the index** (shown without a link):", False),
-                             ("**Paths corrected** (the model wrote another path for a source's file):", True)):
+    for title, kinds in (("**Not in the index** (shown without a link):", ("path", "symbol", "relation",
+                                                                            "citation")),
+                         ("**Paths corrected** (the model wrote another path for a source's file):", ("corrected",)),
+                         ("**Removed** (copied from the prompt's worked example):", ("example",))):
         lines = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged
-                 if (flag.kind == "corrected") == corrected]
+                 if flag.kind in kinds]
         if lines:
             parts.append(title + "\n" + "\n".join(lines))
     return "\n\n".join(parts)

@@ -11,7 +11,8 @@ Every score is computed offline from the answer text:
 - flow-step recall ("how" questions): the share of flow steps the answer names (a step lists alternatives);
 - citation precision: the share of citations whose cited lines hold a code name or path their sentence names;
 - invented names: names, paths and relations the index checker flagged (app/answer/citations.py); paths it
-  wrote as the one source file they stand for ("app/application.js" for lib/application.js) are counted apart;
+  wrote as the one source file they stand for ("app/application.js" for lib/application.js) are counted apart,
+  and so are sentences it removed as copies of the prompt's worked example;
 - first-token time: question in to the first piece of the answer.
 
 Systems: `dayone` (the whole answer path: flow-following retrieval, prompt, model, checks), `sources` (our
@@ -130,16 +131,18 @@ class AnswerScore:
     first_token_s: float
     text: str = ""
     corrected: int = 0  # paths the checker wrote as the one source file they stand for (not counted as invented)
+    removed: int = 0  # sentences the checker removed as copies of the prompt's worked example (not counted either)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
 
 
 def score_text(q: AnswerQuestion, text: str, *, citations: int = 0, precise: int = 0, invented: int = 0,
-               first_token_s: float = 0.0, corrected: int = 0) -> AnswerScore:
+               first_token_s: float = 0.0, corrected: int = 0, removed: int = 0) -> AnswerScore:
     key = sum(1 for s in q.key_symbols if names(text, s)) / len(q.key_symbols) if q.key_symbols else 0.0
     flow = (sum(1 for step in q.flow if any(names(text, alt) for alt in step)) / len(q.flow)) if q.flow else None
-    return AnswerScore(q.id, q.kind, key, flow, citations, precise, invented, first_token_s, text, corrected)
+    return AnswerScore(q.id, q.kind, key, flow, citations, precise, invented, first_token_s, text, corrected,
+                       removed)
 
 
 def citation_counts(answer: object, text: str | None = None) -> tuple[int, int]:
@@ -168,18 +171,19 @@ class SystemRun:
     def row(self) -> list[str]:
         s = self.scores
         if not s:
-            return [self.name, "0", "-", "-", "-", "-", "-", "-", "-"]
+            return [self.name, "0", "-", "-", "-", "-", "-", "-", "-", "-"]
         flows = [x.flow_recall for x in s if x.flow_recall is not None]
         cites = sum(x.citations for x in s)
         cited = sum(1 for x in s if x.citations)
         return [self.name, str(len(s)), f"{statistics.mean(x.key_recall for x in s):.2f}",
                 f"{statistics.mean(flows):.2f}" if flows else "-", f"{cited}/{len(s)}",
                 f"{sum(x.precise for x in s) / cites:.2f}" if cites else "-", str(sum(x.invented for x in s)),
-                str(sum(x.corrected for x in s)), f"{statistics.median(x.first_token_s for x in s):.1f} s"]
+                str(sum(x.corrected for x in s)), str(sum(x.removed for x in s)),
+                f"{statistics.median(x.first_token_s for x in s):.1f} s"]
 
 
 HEADER = ["system", "questions", "key-symbol recall", "flow-step recall", "answers citing", "citation precision",
-          "invented names", "paths corrected", "first token (median)"]
+          "invented names", "paths corrected", "example copies removed", "first token (median)"]
 
 
 def format_table(runs: list[SystemRun]) -> str:
@@ -273,12 +277,13 @@ def run_dayone(settings: Settings, questions: list[AnswerQuestion],
             total, precise = citation_counts(answer)
             invented = sum(1 for f in answer.flagged if f.kind in ("symbol", "path", "relation"))
             corrected = sum(1 for f in answer.flagged if f.kind == "corrected")
+            removed = sum(1 for f in answer.flagged if f.kind == "example")
             run.scores.append(score_text(q, answer.text, citations=total, precise=precise, invented=invented,
-                                         first_token_s=first or 0.0, corrected=corrected))
+                                         first_token_s=first or 0.0, corrected=corrected, removed=removed))
             prose = split_map(answer.text)[0]
             total, precise = citation_counts(answer, prose)
             prose_run.scores.append(score_text(q, prose, citations=total, precise=precise, invented=invented,
-                                               first_token_s=first or 0.0, corrected=corrected))
+                                               first_token_s=first or 0.0, corrected=corrected, removed=removed))
             log(f"dayone {i}/{len(questions)} {q.id}: {time.perf_counter() - t0:.0f} s")
     return run, prose_run
 

@@ -197,7 +197,8 @@ def ask(
                 location = f"[link={(root / src.path).as_uri()}]{location}[/link]"
             out.print(f" {escape(f'[{number}]')} {location}  [dim]{escape(src.symbol)}[/]", highlight=False)
     for flag in answer.flagged:
-        what = {"citation": "citation", "corrected": "path corrected"}.get(flag.kind, "not in the index")
+        what = {"citation": "citation", "corrected": "path corrected",
+                "example": "copied from the prompt's example"}.get(flag.kind, "not in the index")
         err.print(f"[yellow]{what}:[/] {escape(flag.text)} ({escape(flag.reason)})", highlight=False)
 
 
