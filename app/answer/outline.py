@@ -147,13 +147,13 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
     upper-case name that the repositories define at module level. All are read from the source's own lines."""
     receiver = _RECEIVERS.get(source.language, "this")
     field_ref = re.compile(rf"(?<![\w$.])({receiver})((?:\.[A-Za-z_$][\w$]*){{1,2}})(\s*\()?")
-    methods: dict[str, int] = {}  # a name defined twice is a getter and setter pair: reading it reads state
+    methods: dict[str, list[Location]] = {}  # a name defined twice is a getter and setter pair: reading it reads state
     for d in graph.file_definitions(source.repo, source.path):
         if d.kind in ("method", "function"):
-            # a getter (`@property def is_success`) is read like a field: it counts as a pair
-            methods[d.name] = methods.get(d.name, 0) + (2 if graph.is_getter(d) else 1)
+            methods.setdefault(d.name, []).append(d)
     lines = source.text.split("\n")[max(0, loc.start_line - source.start_line):loc.end_line - source.start_line + 1]
     found: list[tuple[int, str]] = []  # (0 set, 1 read, 2 an object a call is made on; the name)
+    graph.named({m.group(2) for line in lines for m in _MEMBER_READ.finditer(line)})  # one lookup, not one a name
     constants: list[str] = []
     body_indent = None
     for i, line in enumerate(lines):
@@ -181,7 +181,10 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
             # a method's name read without a call is a callback handed on, not state; assigned, defined twice
             # (`get querystring()` and `set querystring(str)`) or dereferenced (`this.socket.remoteAddress`,
             # `this.ips[0]`), it is an accessor
-            if assigned or methods.get(parts[0], 0) != 1 or len(parts) > 1 or line[m.end():m.end() + 1] == "[":
+            one = methods.get(parts[0], [])
+            # a getter (`@property def is_success`) is read like a field too
+            if (assigned or len(one) != 1 or len(parts) > 1 or line[m.end():m.end() + 1] == "["
+                    or graph.is_getter(one[0])):
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         # a getter the index defines, read on another object: res.send's `req.fresh` decides the 304
         for m in _MEMBER_READ.finditer(line):
