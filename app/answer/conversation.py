@@ -39,7 +39,7 @@ from app.answer.chat_model import ChatModel, Message
 from app.answer.citations import check_answer, strip_citations
 from app.answer.flow import is_how_question
 from app.answer.llama_index import DayoneLLM, IndexRetriever
-from app.answer.outline import MAP_EXTRA, add_map, describe, reading_map
+from app.answer.outline import MAP_EXTRA, add_map, add_users, describe, reading_map
 from app.answer.prompts import (
     EXAMPLE_TURN,
     MIN_SOURCE_TOKENS,
@@ -168,6 +168,8 @@ class Conversation:
             mapped += [replace(_source(n, len(self.shown) + 1 + i, with_repo=self.multi_repo, graph=graph),
                                related=how and not n.node.metadata.get("further"),
                                further=bool(n.node.metadata.get("further"))) for i, n in enumerate(extra)]
+        if mapped and not how:  # "what is X for?": where X is used
+            add_users(CallGraph(self.answerer.reader, self.retriever._repos), mapped, standalone)
         outline = reading_map(mapped, how=how)
 
         def finish(raw: str) -> Answer:

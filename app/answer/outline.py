@@ -34,6 +34,7 @@ MAX_RAISES = 4  # exceptions named per source, apart from its calls (a failure p
 MAX_MEMBERS = 8  # methods named for a class source
 MAX_USES = 4  # imported functions from outside the index that the source calls (`fresh`, `compose`)
 MAX_STATE = 5  # fields and module constants named per source (`self.secret_keys`, `DEFAULT_TIMEOUT_CONFIG`)
+MAX_USERS = 4  # definitions named as using a symbol the question asks about
 MAX_LINES = 6  # sources in the map under the answer
 # Search hits after the prompt's, listed (never read by the model) under a "where" or "what for" answer: the
 # search's next places cost no model time.
@@ -254,6 +255,33 @@ def _imported_calls(graph: CallGraph, loc: Location, source: Source, resolved: s
     return list(dict.fromkeys(found))
 
 
+def add_users(graph: CallGraph, sources: list[Source], question: str) -> None:
+    """Name what uses each source whose symbol the question names: "what is X for?" is answered by where X is
+    used. click's `ParameterSource` is for `Parameter.consume_value` and `Context.get_parameter_source`, which
+    its own code does not name. Read from the symbol table's references (calls and names, not imports), each
+    user the innermost definition around one, outside the tests unless the source is a test."""
+    for source in map_sources(sources):
+        name = source.short_name.split(".")[-1]
+        if not name or not re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", question):
+            continue
+        loc = _definition(graph, source)
+        testing = path_role(source.path) == "test"
+        uses: dict[str, int] = {}
+        for repo, path, kind, line in graph.symbols.references(name, graph.repos)[:200]:
+            if kind == "import" or (not testing and path_role(path) == "test"):
+                continue
+            user = graph.enclosing(repo, path, line)
+            if user is None or user.name == name or (loc is not None and (repo, path) == (loc.repo, loc.path)
+                                                     and loc.start_line <= user.start_line <= loc.end_line):
+                continue  # module-level code, a namesake (koa's two `onerror`s), the definition and its methods
+            parts = user.qualified_name.split(".")
+            shown = ".".join(parts[-2:]) if user.kind == "method" and len(parts) > 1 else user.name
+            uses[shown] = uses.get(shown, 0) + 1
+        # the heaviest users first: `Parameter.consume_value` names ParameterSource five times, `Context.__init__`
+        # once (a stable sort keeps file order among equals)
+        source.users = sorted(uses, key=lambda u: -uses[u])[:MAX_USERS]
+
+
 def map_sources(sources: list[Source]) -> list[Source]:
     """The sources the map lists: code definitions in prompt order (for a "how" question the flow's order), each
     definition once (two excerpts of one long function are one place to read)."""
@@ -276,7 +304,7 @@ def reading_map(sources: list[Source], *, how: bool, numbers: dict[int, int] | N
         where = f"{source.repo}:{source.path}" if source.with_repo else source.path
         facts = [f"{label} {', '.join(f'`{n}`' for n in names)}" for label, names in
                  (("methods", source.members), ("calls", source.calls), ("raises", source.raises),
-                  ("catches", source.catches), ("state", source.state)) if names]
+                  ("catches", source.catches), ("state", source.state), ("used by", source.users)) if names]
         if source.uses:
             facts.append(f"uses {', '.join(source.uses)}")
         caller = f" (calls `{source.leads_to}`)" if source.leads_to else f" (called by `{source.called_by}`)"

@@ -35,6 +35,7 @@ class Source:
     related: bool = False  # a search hit the model never read, listed after a "how" map's steps
     further: bool = False  # where a "how" flow goes past the sources (flow.follow_on); the model never read it
     leads_to: str = ""  # for a `further` source before the flow: the step it calls (the flow's entry)
+    users: list[str] = field(default_factory=list)  # what uses it, for a symbol the question names (outline.py)
 
     @property
     def location(self) -> str:

@@ -260,6 +260,33 @@ def test_a_getter_read_is_state_and_the_call_that_defines_a_function_is_not_one_
         assert raising.state == ["self.is_success", "self.status_code"], raising.state
 
 
+SOURCES = {
+    "core.py": ("import enum\n\n\nclass Origin(enum.Enum):\n    COMMANDLINE = 1\n    DEFAULT = 2\n\n\n"
+                "class Context:\n    def __init__(self):\n        self.origin = Origin.DEFAULT\n\n\n"
+                "def consume(value, default):\n    if value is not None:\n        return value, Origin.COMMANDLINE\n"
+                "    if default is not None:\n        return default, Origin.DEFAULT\n    return None, Origin.DEFAULT\n"),
+    "tests/test_core.py": ("from core import Origin\n\n\ndef test_origin():\n    assert Origin.DEFAULT\n"),
+}
+
+
+def test_a_what_for_map_names_what_uses_the_symbol_the_question_names(tmp_path_factory, embedder, monkeypatch):
+    from app.answer.outline import add_users
+    from app.settings import load_settings
+
+    base = tmp_path_factory.mktemp("users")
+    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"cli": SOURCES}, embedder)))
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["cli"])
+        origin = _source(reader, "Origin", root=base / "cli", repo="cli", graph=graph)
+        context = _source(reader, "Context", 2, root=base / "cli", repo="cli", graph=graph)
+        add_users(graph, [origin, context], "What is the Origin enum for?")
+        # the heaviest user first, the constructor after; the test and the enum's own lines are not users; a
+        # source the question does not name gets no list
+        assert origin.users == ["consume", "Context.__init__"], origin.users
+        assert context.users == []
+        assert "; used by `consume`, `Context.__init__`." in reading_map([origin], how=False)
+
+
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools_index):
     root, settings, reader = tools_index
     graph = CallGraph(reader, ["tools"])
