@@ -264,7 +264,8 @@ SOURCES = {
     "core.py": ("import enum\n\n\nclass Origin(enum.Enum):\n    COMMANDLINE = 1\n    DEFAULT = 2\n\n\n"
                 "class Context:\n    def __init__(self):\n        self.origin = Origin.DEFAULT\n\n\n"
                 "def consume(value, default):\n    if value is not None:\n        return value, Origin.COMMANDLINE\n"
-                "    if default is not None:\n        return default, Origin.DEFAULT\n    return None, Origin.DEFAULT\n"),
+                "    if default is not None:\n        return default, Origin.DEFAULT\n"
+                "    return None, Origin.DEFAULT\n"),
     "tests/test_core.py": ("from core import Origin\n\n\ndef test_origin():\n    assert Origin.DEFAULT\n"),
 }
 
@@ -285,6 +286,29 @@ def test_a_what_for_map_names_what_uses_the_symbol_the_question_names(tmp_path_f
         assert origin.users == ["consume", "Context.__init__"], origin.users
         assert context.users == []
         assert "; used by `consume`, `Context.__init__`." in reading_map([origin], how=False)
+
+
+COMMANDS = {
+    "core.py": ("class BaseCommand:\n    def main(self, args):\n        ctx = self.parse_args(args)\n"
+                "        return self.run(ctx)\n\n    def parse_args(self, args):\n"
+                "        raise NotImplementedError('base commands do not parse')\n\n"
+                "    def run(self, ctx):\n        return ctx\n\n\n"
+                "class Command(BaseCommand):\n    def parse_args(self, args):\n        return split_args(args)\n\n\n"
+                "def split_args(args):\n    return list(args)\n"),
+}
+
+
+def test_a_call_on_self_to_an_abstract_method_is_the_subclass_s_override(tmp_path_factory, embedder, monkeypatch):
+    from app.settings import load_settings
+
+    base = tmp_path_factory.mktemp("commands")
+    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"cli": COMMANDS}, embedder)))
+    with IndexReader(load_settings()) as reader:
+        graph = CallGraph(reader, ["cli"])
+        # click's BaseCommand.main calls self.parse_args, which only raises: Command.parse_args does the work;
+        # a concrete method of the own class stays the own class's
+        main = _source(reader, "BaseCommand.main", root=base / "cli", repo="cli", graph=graph)
+        assert main.calls == ["Command.parse_args", "BaseCommand.run"], main.calls
 
 
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools_index):
