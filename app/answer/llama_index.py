@@ -55,7 +55,7 @@ class IndexRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         query = query_bundle.query_str
-        k = self._k + self._extra
+        k = self._k + 2 * self._extra  # room for next hits that repeat a source or a step past the flow
         if self._reranker is not None:
             hits = self._reranker.search(self._retriever, query, k=k, repos=self._repos, languages=self._languages)
         else:
@@ -89,6 +89,10 @@ class IndexRetriever(BaseRetriever):
             node = TextNode(id_=f"{hit.repo}:{hit.path}:{hit.start_line}-{hit.end_line}", text=text, metadata=meta)
             nodes.append(NodeWithScore(node=node, score=hit.score))
         seen = {n.node.id_ for n in nodes}
+        # the next hits list places the map does not name yet (a source's other part, or a step past the flow,
+        # would take a slot of the two)
+        named = {(h.repo, h.path, h.symbol) for h in [*hits, *(s.hit for s in further)]}
+        extra = [h for h in extra if (h.repo, h.path, h.symbol) not in named][:self._extra]
         for hit, step in [*((s.hit, s) for s in further), *((h, None) for h in extra)]:
             meta = {"repo": hit.repo, "path": hit.path, "start_line": hit.start_line, "end_line": hit.end_line,
                     "symbol": hit.symbol, "kind": hit.kind, "language": hit.language, "map_only": True}

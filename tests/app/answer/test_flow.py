@@ -71,6 +71,19 @@ def test_a_how_question_gets_the_callee_plain_retrieval_missed_right_after_its_c
         "how does pay work?"))
 
 
+def test_the_map_s_next_hits_are_places_it_does_not_already_name(shop_and_billing, embedder):
+    settings, reader, _billing = shop_and_billing
+    search = Retriever(reader, embedder, settings.search)
+    for question in ("how are orders paid?", "where are orders paid?", "where is stock reserved?"):
+        nodes = IndexRetriever(search, k=3, repos=["shop"], extra=2).retrieve(question)
+        meta = [n.node.metadata for n in nodes]
+        named = {(m["path"], m["symbol"]) for m in meta if not m.get("map_only") or m.get("further")}
+        nxt = [(m["path"], m["symbol"]) for m in meta if m.get("map_only") and not m.get("further")]
+        # two next hits, each a place neither the prompt nor the flow's steps past it already hold (a second
+        # part of a prompt source's symbol took a slot of the two, and the map showed one)
+        assert len(nxt) == 2 and not set(nxt) & named, (question, nxt, named)
+
+
 def test_a_where_question_keeps_plain_retrieval(shop_and_billing, embedder):
     settings, reader, _billing = shop_and_billing
     search = Retriever(reader, embedder, settings.search)
