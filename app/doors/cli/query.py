@@ -168,16 +168,20 @@ def ask(
                 sys.stdout.flush()
             with err.status("reading the sources…") if live else contextlib.nullcontext():
                 first = next(pieces)  # the prompt is evaluated before the first piece arrives
+            # A terminal reads the text as it is written; piped (a file, another program) nobody watches it
+            # arrive, so the checked text goes out instead: paths corrected, example copies removed, citations
+            # numbered as the sources below
+            streamed = not as_json and sys.stdout.isatty()
             answer: Answer | None = None
             for piece in (first, *pieces) if not isinstance(first, Answer) else (first,):
                 if isinstance(piece, Answer):
                     answer = piece
-                elif not as_json and isinstance(piece, str):
+                elif streamed and isinstance(piece, str):
                     sys.stdout.write(piece)
                     sys.stdout.flush()
-            if not as_json:
-                sys.stdout.write("\n")
             assert answer is not None
+            if not as_json:
+                sys.stdout.write(("" if streamed else answer.text) + "\n")
             roots = service.local_roots()
         finally:
             service.close()
@@ -190,7 +194,8 @@ def ask(
         return
     if answer.citations:
         out.print("\n[bold]Sources[/]", highlight=False)
-        for number, src in zip(answer.cited_numbers, answer.citations, strict=True):
+        numbers = answer.cited_numbers if streamed else range(1, len(answer.citations) + 1)
+        for number, src in zip(numbers, answer.citations, strict=True):
             location = f"{src.repo}:{src.path}:{src.start_line}-{src.end_line}"
             root = roots.get(src.repo)
             if root is not None and (root / src.path).is_file():

@@ -49,6 +49,12 @@ def test_ask_json_is_the_contract_and_cites_real_locations(home, embedder, llm):
     assert result.stdout.index("From the index") < result.stdout.index("Sources")
     assert "worker.email.SendOrderConfirmation  shop:worker/email.go:" in result.stdout
     assert "Sources" in result.stdout and "shop:worker/email.go:37-48" in result.stdout
+    # Piped, the output is the checked answer (as --json has it), its [k] the k-th source listed under it.
+    checked = json.loads(runner.invoke(app, ["ask", "--json", "--repo", "shop",
+                                             "which Go function sends the order confirmation email?"]).stdout)
+    assert checked["answer"].strip() in result.stdout, (checked["answer"], result.stdout)
+    first = checked["citations"][0]
+    assert f"[1] shop:{first['path']}:{first['start_line']}-{first['end_line']}" in result.stdout
 
     # Nothing relevant: said plainly, no citations.
     result = runner.invoke(app, ["ask", "--json", "who won the 1998 football world cup?"])
