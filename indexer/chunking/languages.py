@@ -207,5 +207,15 @@ def get_query(language: str) -> tree_sitter.Query | None:
     lang = get_language(language)
     if lang is None or language not in CODE_LANGUAGES:
         return None
-    source = resources.files("indexer.chunking").joinpath("queries", f"{language}.scm").read_text(encoding="utf-8")
-    return tree_sitter.Query(lang, source)
+    return tree_sitter.Query(lang, _query_text(language))
+
+
+def _query_text(name: str, depth: int = 0) -> str:
+    """A query file with the files its `; inherits: a, b` first line names before it (JavaScript, TypeScript and
+    TSX share their common patterns in ecmascript.scm; TSX is TypeScript plus JSX)."""
+    text = resources.files("indexer.chunking").joinpath("queries", f"{name}.scm").read_text(encoding="utf-8")
+    first = text.split("\n", 1)[0]
+    if not first.startswith("; inherits:") or depth > 4:
+        return text
+    parents = [p.strip() for p in first.removeprefix("; inherits:").split(",") if p.strip()]
+    return "\n".join([*(_query_text(p, depth + 1) for p in parents), text])
