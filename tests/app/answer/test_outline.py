@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,19 @@ def _source(reader, symbol: str, number: int = 1, root=EXAMPLE_SHOP, repo: str =
     if graph is not None:
         describe(graph, source)
     return source
+
+
+@contextlib.contextmanager
+def _graph_over(tmp_path_factory, embedder, monkeypatch, repo: str,
+                files: dict[str, str]) -> Iterator[tuple[Path, IndexReader, CallGraph]]:
+    """(root, open reader, call graph) of a small repository indexed for real (chunker, embedder, qdrant-edge),
+    as the app opens it."""
+    from app.settings import load_settings
+
+    base = tmp_path_factory.mktemp(repo)
+    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {repo: files}, embedder)))
+    with IndexReader(load_settings()) as reader:
+        yield base / repo, reader, CallGraph(reader, [repo])
 
 
 def test_a_source_names_what_it_raises_a_class_its_methods_and_code_its_imported_helpers(shop):
@@ -242,21 +258,16 @@ GETTERS = {
 
 def test_a_getter_read_is_state_and_the_call_that_defines_a_function_is_not_one_of_its_calls(
         tmp_path_factory, embedder, monkeypatch):
-    from app.settings import load_settings
-
-    base = tmp_path_factory.mktemp("getters")
-    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"web": GETTERS}, embedder)))
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["web"])
+    with _graph_over(tmp_path_factory, embedder, monkeypatch, "web", GETTERS) as (root, reader, graph):
         # express's res.send answers 304 on `req.fresh`, a getter defined through defineGetter: reading it is
         # reading state, though `req` is a local and not `this`
-        send = _source(reader, "res.send", root=base / "web", repo="web", language="javascript", graph=graph)
+        send = _source(reader, "res.send", root=root, repo="web", language="javascript", graph=graph)
         assert "req.fresh" in send.state, send.state
         # the getter calls `check`; `defineGetter(...)` around it ran when the module loaded
-        fresh = _source(reader, "req.fresh", root=base / "web", repo="web", language="javascript", graph=graph)
+        fresh = _source(reader, "req.fresh", root=root, repo="web", language="javascript", graph=graph)
         assert fresh.calls == ["check"], fresh.calls
         # a Python property read through self is state, like a field
-        raising = _source(reader, "Response.raise_for_status", root=base / "web", repo="web", graph=graph)
+        raising = _source(reader, "Response.raise_for_status", root=root, repo="web", graph=graph)
         assert raising.state == ["self.is_success", "self.status_code"], raising.state
 
 
@@ -272,14 +283,10 @@ SOURCES = {
 
 def test_a_what_for_map_names_what_uses_the_symbol_the_question_names(tmp_path_factory, embedder, monkeypatch):
     from app.answer.outline import add_users
-    from app.settings import load_settings
 
-    base = tmp_path_factory.mktemp("users")
-    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"cli": SOURCES}, embedder)))
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["cli"])
-        origin = _source(reader, "Origin", root=base / "cli", repo="cli", graph=graph)
-        context = _source(reader, "Context", 2, root=base / "cli", repo="cli", graph=graph)
+    with _graph_over(tmp_path_factory, embedder, monkeypatch, "cli", SOURCES) as (root, reader, graph):
+        origin = _source(reader, "Origin", root=root, repo="cli", graph=graph)
+        context = _source(reader, "Context", 2, root=root, repo="cli", graph=graph)
         add_users(graph, [origin, context], "What is the Origin enum for?")
         # the heaviest user first, the constructor after; the test and the enum's own lines are not users; a
         # source the question does not name gets no list
@@ -299,15 +306,10 @@ COMMANDS = {
 
 
 def test_a_call_on_self_to_an_abstract_method_is_the_subclass_s_override(tmp_path_factory, embedder, monkeypatch):
-    from app.settings import load_settings
-
-    base = tmp_path_factory.mktemp("commands")
-    monkeypatch.setenv("DAYONE_HOME", str(index_repos(base, {"cli": COMMANDS}, embedder)))
-    with IndexReader(load_settings()) as reader:
-        graph = CallGraph(reader, ["cli"])
+    with _graph_over(tmp_path_factory, embedder, monkeypatch, "cli", COMMANDS) as (root, reader, graph):
         # click's BaseCommand.main calls self.parse_args, which only raises: Command.parse_args does the work;
         # a concrete method of the own class stays the own class's
-        main = _source(reader, "BaseCommand.main", root=base / "cli", repo="cli", graph=graph)
+        main = _source(reader, "BaseCommand.main", root=root, repo="cli", graph=graph)
         assert main.calls == ["Command.parse_args", "BaseCommand.run"], main.calls
 
 
