@@ -189,7 +189,7 @@ def _state(graph: CallGraph, loc: Location, source: Source, *, sets_only: bool =
                 found.append((0 if assigned else 1, ".".join([m.group(1), *parts])))
         # a getter the index defines, read on another object: res.send's `req.fresh` decides the 304
         for m in _MEMBER_READ.finditer(line):
-            if m.group(1) != receiver and m.group(1) not in ("self", "this") and graph.getters(m.group(2)):
+            if m.group(1) not in ("self", "cls", "this") and graph.getters(m.group(2)):  # those are read above
                 found.append((1, f"{m.group(1)}.{m.group(2)}"))
         constants += [c for c in _CONSTANT.findall(line) if c not in constants]
     defined = graph.defined_values(constants)

@@ -213,13 +213,14 @@ def render_facts(card: FactsCard | None) -> str:
 def render_flags(answer: Answer | None) -> str:
     if answer is None or not answer.flagged:
         return ""
+    # every other kind (a name, path or relation the index does not hold, a dropped citation) is "not in the index"
+    sections = {"": "**Not in the index** (shown without a link):",
+                "corrected": "**Paths corrected** (the model wrote another path for a source's file):",
+                "example": "**Removed** (copied from the prompt's worked example):"}
     parts = []
-    for title, kinds in (("**Not in the index** (shown without a link):", ("path", "symbol", "relation",
-                                                                            "citation")),
-                         ("**Paths corrected** (the model wrote another path for a source's file):", ("corrected",)),
-                         ("**Removed** (copied from the prompt's worked example):", ("example",))):
+    for kind, title in sections.items():
         lines = [f"- `{flag.text.replace('`', '')}`: {flag.reason}" for flag in answer.flagged
-                 if flag.kind in kinds]
+                 if (flag.kind if flag.kind in sections else "") == kind]
         if lines:
             parts.append(title + "\n" + "\n".join(lines))
     return "\n\n".join(parts)
