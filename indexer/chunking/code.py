@@ -468,7 +468,9 @@ def _head_end(s: _Symbol) -> int:
 
 
 def _signature(s: _Symbol, src: Source) -> str:
-    start_node = s.node
+    # `defineGetter(req, 'fresh', function () {`: the call names the function, so the signature starts with it
+    args = _call_arguments(s.node) if s.node.type == "function_expression" else None
+    start_node = args.parent if args is not None and args.parent is not None else s.node
     outer_start = s.outer.start_byte if s.outer is not None else start_node.start_byte
     while (
         start_node != s.outer

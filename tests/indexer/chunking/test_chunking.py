@@ -377,6 +377,10 @@ it('works', function () {
     assert not [d for d in result.definitions if d.start_line >= 15]
     ip = next(c for c in result.chunks if c.symbol == "lib.request.req.ip")
     assert ip.text.startswith("defineGetter(req, 'ip', function ip(){")
+    # the signature a card shows names the getter, not a bare `function()`
+    fresh = next(c for c in result.chunks if c.symbol == "lib.request.req.fresh")
+    assert (ip.signature, fresh.signature) == ("defineGetter(req, 'ip', function ip()",
+                                               "defineGetter(req, 'fresh', function()"), (ip.signature, fresh.signature)
 
 
 # --- splitting ------------------------------------------------------------------------------------------
