@@ -19,6 +19,7 @@ from indexer.reader import IndexReader
 CODE_KINDS = {"function", "method", "class", "struct", "interface", "trait", "enum", "impl", "object",
               "constructor", "type", "module_type", "protocol"}
 CALLABLE_KINDS = {"function", "method", "constructor"}
+TYPE_KINDS = {"class", "struct", "interface", "trait", "enum", "protocol", "object", "type"}
 VALUE_KINDS = {"variable", "constant"}
 CONSTRUCTOR_NAMES = {"__init__", "constructor"}
 # Method names every language's standard containers and strings have: `items.get(k)` or `parts.join()` is far more
@@ -68,6 +69,7 @@ class CallGraph:
         self._calls: dict[Location, list[tuple[str, int]]] = {}
         self._getters: dict[Location, bool] = {}
         self._abstract: dict[Location, bool] = {}
+        self._code: dict[Location, str] = {}
 
     def allowed(self, repo: str) -> bool:
         return self.repos is None or repo in self.repos
@@ -110,6 +112,11 @@ class CallGraph:
         """The indexed text of a definition (its parts joined), "" when the store has none."""
         if not self.allowed(loc.repo) or self.reader.store is None:
             return ""
+        if loc not in self._code:
+            self._code[loc] = self._read_code(loc)
+        return self._code[loc]
+
+    def _read_code(self, loc: Location) -> str:
         # a part overlapping the definition's lines: the first one starts early when it carries the leading
         # comment (`/** doc */` right above `defineGetter(...)`), which the definition's lines leave out
         rows = [r for r in self.reader.manifest.symbol_parts(loc.repo, loc.path, loc.qualified_name, loc.kind)
@@ -141,7 +148,7 @@ class CallGraph:
             holder = d.qualified_name.rpartition(".")[0]
             cls = next((c for c in self.file_definitions(d.repo, d.path)
                         if c.qualified_name == holder and c.kind == "class"), None)
-            if cls is not None and owner in self.header_names(cls):
+            if cls is not None and owner in self.base_names(cls):
                 found.append(d)
         return found
 
@@ -231,11 +238,13 @@ class CallGraph:
                 edges += [Edge(loc, t, line) for t in targets]
         return edges
 
-    def callers(self, loc: Location, *, limit: int = 200) -> tuple[list[Edge], int]:
+    def callers(self, loc: Location, *, limit: int = 200, resolved: bool = False) -> tuple[list[Edge], int]:
         """Edges into `loc` from the definitions that call its name (at most `limit` call sites read) and the
         number of call sites in all. A constructor is called through its class (`PaymentGateway(...)` runs
         `PaymentGateway.__init__`); by its own name, every `super().__init__(...)` in the repositories would be
-        its caller."""
+        its caller. `resolved`: only callers whose call `callees` resolves to `loc` (a flow states "A calls B";
+        `sub_ctx.command.invoke()` in click's core.py is one of its own file's four `invoke`s, not
+        `CliRunner.invoke`)."""
         name = loc.name
         if loc.kind in CALLABLE_KINDS and name in CONSTRUCTOR_NAMES and loc.qualified_name.count("."):
             name = loc.qualified_name.split(".")[-2]
@@ -243,9 +252,23 @@ class CallGraph:
         edges = []
         for repo, path, _kind, line in sites[:limit]:
             caller = self.enclosing(repo, path, line)
-            if caller is not None and caller != loc:
+            if caller is not None and caller != loc and not self._calls_own(caller, loc) and (
+                    not resolved or name != loc.name
+                    or loc in {e.callee for e in self.callees(caller, code=self.code(caller))}):
                 edges.append(Edge(caller, loc, line))
         return edges, len(sites)
+
+    def _calls_own(self, caller: Location, loc: Location) -> bool:
+        """Whether `caller` calls `loc`'s name only on `self`/`this` and that resolves to another method than
+        `loc` (its own class's): click's `BaseCommand.main` calls `self.invoke`, not `CliRunner.invoke`."""
+        if loc.kind != "method" or caller.kind != "method" or \
+                caller.qualified_name.rpartition(".")[0] == loc.qualified_name.rpartition(".")[0]:
+            return False
+        code = self.code(caller)
+        if loc.name not in _SELF_CALL.findall(code) or re.search(
+                rf"(?<![\w$])(?<!self\.)(?<!this\.){re.escape(loc.name)}\s*\(", code):
+            return False
+        return loc not in self.resolve(loc.name, caller, on_self=True)
 
     def header_names(self, loc: Location) -> set[str]:
         """Names referenced on a class's header lines (its superclasses, `extends`/`implements`), i.e. before
@@ -255,6 +278,30 @@ class CallGraph:
         end = min([*members, loc.start_line + 8, loc.end_line + 1]) - 1
         return {name for name, _kind, _line in self.symbols.references_in(loc.repo, loc.path, loc.start_line,
                                                                           max(end, loc.start_line))}
+
+    def base_names(self, cls: Location) -> set[str]:
+        """The names on a class's header proper (`class URLSafeTimedSerializer(URLSafeSerializerMixin,
+        TimedSerializer[str]):`, `class Koa extends Emitter {`): its bases. `header_names` reads up to the first
+        member, which takes in class attributes (`default_signer = TimestampSigner` is no base)."""
+        names = self.header_names(cls) - {cls.name}
+        code = self.code(cls)
+        m = re.search(rf"\b(?:class|struct|interface|trait|object)\s+{re.escape(cls.name)}\b", code)
+        if m is None:
+            return names
+        rest = code[m.end():]
+        stop = re.search(r":[ \t]*(?:#[^\n]*)?\n|\{", rest)
+        header = rest[: stop.start()] if stop else rest.split("\n", 1)[0]
+        return names & set(re.findall(r"[A-Za-z_$][\w$]*", header))
+
+    def bases(self, cls: Location) -> list[Location]:
+        """The classes `cls`'s header names as its bases that the repositories define, in its own language
+        family; the same repository's first when a name has several."""
+        out: list[Location] = []
+        for name in sorted(self.base_names(cls)):
+            found = [d for d in self.named([name])[name]
+                     if d.kind in TYPE_KINDS and d != cls and family(d.path) == family(cls.path)]
+            out += [d for d in found if d.repo == cls.repo] or found
+        return out
 
     def imports(self, repo: str, path: str) -> list[str]:
         """Names a file imports (as the chunker recorded them: dotted modules and imported names)."""

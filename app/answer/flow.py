@@ -32,6 +32,7 @@ _HOW = re.compile(
     re.I)
 QUOTAS = (2, 1)  # callees added on the first hop for the best and the second-best callable hit
 SECOND_HOP = 1  # callees of those callees added on the second hop
+INHERITED_LEVELS = 2  # a class hit's flow may start at a method its bases define, this many levels up
 EXTRA_SOURCES = 2  # a flow may carry this many sources more than plain retrieval's k; plain hits make room
 FURTHER = 4  # definitions past the flow's sources named in the reading map (follow_on), besides its entry's caller
 # follow_on's bar, above the flow's own: on the dev split a chain's steps ranked 0.33-0.66 (httpx's
@@ -237,7 +238,7 @@ def _entry_caller(graph: CallGraph, retriever: Retriever, vector: object, questi
                   and loc.kind in CALLABLE_KINDS), None)
     if entry is None:
         return None
-    edges, _sites = graph.callers(entry, limit=100)
+    edges, _sites = graph.callers(entry, limit=100, resolved=True)
     callers = list({_key(c): c for c in (_outermost(graph, e.caller) for e in edges)
                     if c.kind in CALLABLE_KINDS and _key(c) not in seen and c != entry
                     and path_role(c.path) != "test"}.values())
@@ -257,11 +258,24 @@ def _entry_caller(graph: CallGraph, retriever: Retriever, vector: object, questi
 def _best_method(graph: CallGraph, retriever: Retriever, vector: object, question: str, cls: Location,
                  seen: set[tuple[str, str, str]], repos: list[str] | None,
                  languages: list[str] | None) -> tuple[FlowStep, Location] | None:
-    """The class's own method ranked best for the question (like a callee), if it clears MIN_SIMILARITY."""
-    prefix = cls.qualified_name + "."
-    methods = [d for d in graph.file_definitions(cls.repo, cls.path) if d.kind in CALLABLE_KINDS
-               and d.qualified_name.startswith(prefix) and "." not in d.qualified_name[len(prefix):]
-               and _key(d) not in seen]
+    """The class's method ranked best for the question (like a callee), if it clears MIN_SIMILARITY. Inherited
+    methods count (bases two levels up, a nearer class's method hiding a farther one of the same name): itsdangerous's
+    `URLSafeTimedSerializer` defines no method of its own, and "how does it turn a token back into my data?" is
+    its base `TimedSerializer.loads`."""
+    methods: list[Location] = []
+    names: set[str] = set()
+    level, done = [cls], {cls}
+    for depth in range(INHERITED_LEVELS + 1):
+        found = []
+        for owner in level:
+            prefix = owner.qualified_name + "."
+            found += [d for d in graph.file_definitions(owner.repo, owner.path) if d.kind in CALLABLE_KINDS
+                      and d.qualified_name.startswith(prefix) and "." not in d.qualified_name[len(prefix):]
+                      and d.name not in names and not (depth and d.name in _PLUMBING) and _key(d) not in seen]
+        methods += found
+        names |= {d.name for d in found}
+        level = [b for owner in level for b in graph.bases(owner) if b not in done]
+        done.update(level)
     if not methods:
         return None
     scored = _similarities(retriever, vector, methods, repos, languages)
@@ -286,7 +300,7 @@ def _caller_first(graph: CallGraph, retriever: Retriever, vector: object, questi
     as the hit or its name holds more of the question's words (`handleRequest` for "handle ... request"), so
     "how does `dumps` work?" keeps `dumps` as the entry."""
     step, loc = seed
-    edges, _sites = graph.callers(loc, limit=100)
+    edges, _sites = graph.callers(loc, limit=100, resolved=True)
     lines: dict[tuple[str, str, str], int] = {}
     found: dict[tuple[str, str, str], Location] = {}
     for e in edges:

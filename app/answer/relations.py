@@ -21,11 +21,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.answer.callgraph import CallGraph
+from app.answer.callgraph import TYPE_KINDS, CallGraph
 from indexer.catalog.symbols import Location
 from indexer.reader import IndexReader
 
-TYPE_KINDS = {"class", "struct", "interface", "trait", "enum", "protocol", "object", "type"}
 _NAME = r"`?(?P<{g}>[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*)(?:\(\))?`?"
 _PATH = r"`?(?P<{g}>(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9]{{1,5}})`?"
 _KIND = r"(?:\s+(?:method|function|class|module|file|constructor|helper))?"
@@ -133,13 +132,13 @@ class RelationChecker:
                 if cls in seen:
                     continue
                 seen.add(cls)
-                names = self.graph.header_names(cls) - {cls.name}
+                names = self.graph.base_names(cls)
                 if wanted in names:
                     return True, ""
                 for name in names:
                     bases += [d for d in self.graph.find(name) if d.kind in TYPE_KINDS]
             frontier = bases
-        shown = sorted(self.graph.header_names(classes[0]) - {classes[0].name})
+        shown = sorted(self.graph.base_names(classes[0]))
         bases_text = f"its header names {', '.join(shown)}" if shown else "its header names no base class"
         return False, f"{a} ({_at(classes[0])}) is not a subclass of {wanted} in the index: {bases_text}"
 

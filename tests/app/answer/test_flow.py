@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from app.answer.callgraph import CallGraph
 from app.answer.conversation import Answerer
 from app.answer.flow import is_how_question
 from app.answer.llama_index import IndexRetriever
@@ -177,6 +178,41 @@ def test_a_class_hit_starts_the_flow_at_its_method_the_question_is_about(tmp_pat
     # The class, then its method about the question, then that method's calls in the order it makes them.
     assert steps[:2] == [("Command", ""), ("format_help", "")], steps
     assert ("format_usage", "format_help") in steps and ("invoke", "") not in steps, steps
+
+
+def test_a_class_hit_with_no_method_of_its_own_starts_the_flow_at_its_base_s_method(tmp_path_factory, embedder,
+                                                                                      monkeypatch):
+    from app.answer.flow import follow_flow
+
+    files = {
+        "tokens/serializer.py": (
+            "class Signer:\n    def unsign(self, token):\n        return token.rsplit('.', 1)[0]\n\n\n"
+            "class Serializer:\n    \"\"\"Turns data into signed tokens and back.\"\"\"\n\n"
+            "    def dumps(self, obj):\n        \"\"\"Serialize an object to a string and sign it.\"\"\"\n"
+            "        return encode_payload(obj) + '.sig'\n\n"
+            "    def loads(self, token):\n"
+            "        \"\"\"Turn a signed token back into the data: check the signature, decode the payload.\"\"\"\n"
+            "        return decode_payload(Signer().unsign(token))\n\n\n"
+            "def encode_payload(obj):\n    return str(obj)\n\n\n"
+            "def decode_payload(payload):\n    \"\"\"Decode a token's payload back into the data.\"\"\"\n"
+            "    return eval(payload)\n"),
+        "tokens/url_safe.py": (
+            "from tokens.serializer import Serializer, Signer\n\n\n"
+            "class URLSafeSerializer(Serializer):\n    \"\"\"A serializer whose tokens are safe in URLs.\"\"\"\n\n"
+            "    default_signer = Signer\n"),
+    }
+    with _indexed(tmp_path_factory, embedder, monkeypatch, "tokens", files) as search:
+        cls = next(h for h in search.search("URLSafeSerializer", k=5, repos=["tokens"])
+                   if h.kind == "class" and h.symbol.endswith("URLSafeSerializer"))
+        steps = [(s.hit.symbol.rsplit(".", 1)[-1], s.caller.rsplit(".", 1)[-1]) for s in follow_flow(
+            search, "How does a URL-safe serializer turn a token back into my data?", [cls], repos=["tokens"])]
+        graph = CallGraph(search.reader, ["tokens"])
+        bases = [b.name for b in graph.bases(graph.find("URLSafeSerializer")[0])]
+    # itsdangerous's URLSafeTimedSerializer defines no method: its base's `loads` is where a token is read back,
+    # and the flow goes on into what `loads` calls. `default_signer = Signer` is a class attribute, no base.
+    assert steps[:2] == [("URLSafeSerializer", ""), ("loads", "")], steps
+    assert ("decode_payload", "loads") in steps and ("dumps", "") not in steps, steps
+    assert bases == ["Serializer"]
 
 
 _CLIENT = '''class Client:

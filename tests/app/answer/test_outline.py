@@ -313,6 +313,29 @@ def test_a_call_on_self_to_an_abstract_method_is_the_subclass_s_override(tmp_pat
         assert main.calls == ["Command.parse_args", "BaseCommand.run"], main.calls
 
 
+RUNNER = {
+    "core.py": ("class BaseCommand:\n    def main(self, args):\n        return self.invoke(args)\n\n"
+                "    def invoke(self, args):\n        return list(args)\n"),
+    "testing.py": ("from core import BaseCommand\n\n\nclass Runner:\n    def invoke(self, cli, args):\n"
+                   "        return cli.main(args)\n\n\ndef run_all(runner, cli):\n"
+                   "    return runner.invoke(cli, [])\n"),
+}
+
+
+def test_a_call_on_self_is_not_a_call_to_another_class_s_method_of_that_name(tmp_path_factory, embedder,
+                                                                                monkeypatch):
+    with _graph_over(tmp_path_factory, embedder, monkeypatch, "cli", RUNNER) as (_root, _reader, graph):
+        [runner] = graph.find("Runner.invoke")
+        [own] = graph.find("BaseCommand.invoke")
+        # click's BaseCommand.main calls `self.invoke`: its own class's method, never the test runner's
+        # `CliRunner.invoke` (the map said "BaseCommand.main (calls CliRunner.invoke)")
+        assert [e.caller.name for e in graph.callers(runner)[0]] == ["run_all"]
+        assert [e.caller.name for e in graph.callers(own)[0]] == ["main", "run_all"]
+        # a flow states "A calls B" only where A's call resolves to B: `runner.invoke(...)` in testing.py is its
+        # own file's `Runner.invoke`
+        assert [e.caller.name for e in graph.callers(own, resolved=True)[0]] == ["main"]
+
+
 def test_a_method_called_on_self_is_the_own_class_s_even_by_a_container_s_name(tools_index):
     root, settings, reader = tools_index
     graph = CallGraph(reader, ["tools"])
