@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from app.answer.callgraph import CODE_KINDS, CONTAINER_METHODS, CallGraph
+from app.answer.callgraph import CODE_KINDS, CONTAINER_METHODS, VALUE_KINDS, CallGraph
 from app.answer.results import Answer, Source
 from app.search.roles import path_role
 from indexer.catalog.symbols import Location
@@ -267,19 +267,28 @@ def add_users(graph: CallGraph, sources: list[Source], question: str) -> None:
         loc = _definition(graph, source)
         testing = path_role(source.path) == "test"
         uses: dict[str, int] = {}
+        values: set[str] = set()
         for repo, path, kind, line in graph.symbols.references(name, graph.repos)[:200]:
             if kind == "import" or (not testing and path_role(path) == "test"):
                 continue
-            user = graph.enclosing(repo, path, line)
+            user = graph.enclosing(repo, path, line) or _module_value(graph, repo, path, line)
             if user is None or user.name == name or (loc is not None and (repo, path) == (loc.repo, loc.path)
                                                      and loc.start_line <= user.start_line <= loc.end_line):
-                continue  # module-level code, a namesake (koa's two `onerror`s), the definition and its methods
+                continue  # other module-level code, a namesake (koa's two `onerror`s), the definition, its methods
             parts = user.qualified_name.split(".")
             shown = ".".join(parts[-2:]) if user.kind == "method" and len(parts) > 1 else user.name
             uses[shown] = uses.get(shown, 0) + 1
-        # the heaviest users first: `Parameter.consume_value` names ParameterSource five times, `Context.__init__`
-        # once (a stable sort keeps file order among equals)
-        source.users = sorted(uses, key=lambda u: -uses[u])[:MAX_USERS]
+            values.update({shown} if user.kind in VALUE_KINDS else set())
+        # a module-level value built from it first (httpx's `DEFAULT_TIMEOUT_CONFIG = Timeout(timeout=5.0)`: the
+        # default every client gets), then the heaviest users: `Parameter.consume_value` names ParameterSource five
+        # times, `Context.__init__` once (a stable sort keeps file order among equals)
+        source.users = sorted(uses, key=lambda u: (u not in values, -uses[u]))[:MAX_USERS]
+
+
+def _module_value(graph: CallGraph, repo: str, path: str, line: int) -> Location | None:
+    """The module-level constant or variable whose definition holds `line`, if any."""
+    return next((d for d in graph.file_definitions(repo, path)
+                 if d.kind in VALUE_KINDS and d.start_line <= line <= d.end_line and "." not in d.name), None)
 
 
 def map_sources(sources: list[Source]) -> list[Source]:

@@ -273,6 +273,7 @@ def test_a_getter_read_is_state_and_the_call_that_defines_a_function_is_not_one_
 
 SOURCES = {
     "core.py": ("import enum\n\n\nclass Origin(enum.Enum):\n    COMMANDLINE = 1\n    DEFAULT = 2\n\n\n"
+                "DEFAULT_ORIGIN = Origin.DEFAULT\n\n\n"
                 "class Context:\n    def __init__(self):\n        self.origin = Origin.DEFAULT\n\n\n"
                 "def consume(value, default):\n    if value is not None:\n        return value, Origin.COMMANDLINE\n"
                 "    if default is not None:\n        return default, Origin.DEFAULT\n"
@@ -288,11 +289,12 @@ def test_a_what_for_map_names_what_uses_the_symbol_the_question_names(tmp_path_f
         origin = _source(reader, "Origin", root=root, repo="cli", graph=graph)
         context = _source(reader, "Context", 2, root=root, repo="cli", graph=graph)
         add_users(graph, [origin, context], "What is the Origin enum for?")
-        # the heaviest user first, the constructor after; the test and the enum's own lines are not users; a
-        # source the question does not name gets no list
-        assert origin.users == ["consume", "Context.__init__"], origin.users
+        # a module-level value built from it first (httpx's DEFAULT_TIMEOUT_CONFIG), then the heaviest user,
+        # the constructor after; the test and the enum's own lines are not users; a source the question does not
+        # name gets no list
+        assert origin.users == ["DEFAULT_ORIGIN", "consume", "Context.__init__"], origin.users
         assert context.users == []
-        assert "; used by `consume`, `Context.__init__`." in reading_map([origin], how=False)
+        assert "; used by `DEFAULT_ORIGIN`, `consume`, `Context.__init__`." in reading_map([origin], how=False)
 
 
 COMMANDS = {
