@@ -36,6 +36,9 @@ _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|specs?|testing)/|(^|/)test_[^/]
                         r"\.(test|spec)\.[jt]sx?$|(^|/)[^/]*Tests?\.(java|kt|cs|swift)$|_spec\.rb$|(^|/)conftest\.py$")
 
 
+_ASKS_TESTS = re.compile(r"\b(?:tests?|tested|testing|fixtures?|specs?)\b", re.I)
+
+
 def is_test_path(path: str) -> bool:
     return bool(_TEST_PATH.search(path))
 
@@ -194,9 +197,12 @@ class FactsBuilder:
         for name in dict.fromkeys(n for n in code if "." not in n):
             if not any(c.name == name for c in chosen):
                 add(self.graph.find(name), 2)
+        # a plain word that is only a test's name (itsdangerous's fixture `serializer` for "how does a URL-safe
+        # timed serializer ...") is not what the question is about, unless it asks about tests
+        testing = bool(_ASKS_TESTS.search(question))
         for name, locs in self.graph.named(words).items():
             if len(locs) <= 2 and not any(c.name == name for c in chosen):
-                add(locs, 2)
+                add([d for d in locs if testing or not is_test_path(d.path)], 2)
         for hit in hits:
             if hit.kind not in CODE_KINDS or not self.graph.allowed(hit.repo):
                 continue

@@ -95,3 +95,14 @@ def test_service_facts_searches_first_when_given_no_hits(shop_and_billing, embed
         assert service.facts("where are orders paid?", repos=[]).symbols == []
     finally:
         service.close()
+
+
+def test_a_plain_word_that_only_names_a_test_fixture_is_no_subject_unless_tests_are_asked_about(shop_and_billing):
+    settings, reader, _billing = shop_and_billing
+    builder = FactsBuilder(settings, reader, ["shop"])
+    # The shop's tests have a fixture `inventory`: "inventory" in a question about the code is the service's,
+    # and the card led with the fixture (itsdangerous's `serializer` fixture did so for a serializer question)
+    about_code = [d.qualified_name for d in builder.subjects("how is inventory reserved for an order?", [])]
+    assert not any(is_test_path(n.replace(".", "/")) for n in about_code), about_code
+    about_tests = [d.qualified_name for d in builder.subjects("which fixture gives the tests their inventory?", [])]
+    assert "tests.test_inventory.inventory" in about_tests, about_tests
