@@ -252,9 +252,13 @@ class CallGraph:
         edges = []
         for repo, path, _kind, line in sites[:limit]:
             caller = self.enclosing(repo, path, line)
-            if caller is not None and caller != loc and not self._calls_own(caller, loc) and (
-                    not resolved or name != loc.name
-                    or loc in {e.callee for e in self.callees(caller, code=self.code(caller))}):
+            if caller is None or caller == loc:
+                continue
+            if resolved and name == loc.name:  # the caller's calls resolved as `callees` resolves them
+                keep = loc in {e.callee for e in self.callees(caller, code=self.code(caller))}
+            else:  # by name, but a call on `self` that is the caller's own class's method is not one
+                keep = not self._calls_own(caller, loc)
+            if keep:
                 edges.append(Edge(caller, loc, line))
         return edges, len(sites)
 
@@ -288,9 +292,7 @@ class CallGraph:
         m = re.search(rf"\b(?:class|struct|interface|trait|object)\s+{re.escape(cls.name)}\b", code)
         if m is None:
             return names
-        rest = code[m.end():]
-        stop = re.search(r":[ \t]*(?:#[^\n]*)?\n|\{", rest)
-        header = rest[: stop.start()] if stop else rest.split("\n", 1)[0]
+        header = _header(code[m.end():], python=family(cls.path) == "py")
         return names & set(re.findall(r"[A-Za-z_$][\w$]*", header))
 
     def bases(self, cls: Location) -> list[Location]:
@@ -308,6 +310,21 @@ class CallGraph:
         if not self.allowed(repo):
             return []
         return [name for name, _k, _l in self.symbols.references_in(repo, path, 1, 10**9, ["import"])]
+
+
+def _header(rest: str, *, python: bool) -> str:
+    """A class header's text after its name, up to what opens its body outside brackets (`Generic[T]`,
+    `(Base, metaclass=Meta)` may span lines): Python's `:` or the line's end; elsewhere `{` (`class A : B() {`
+    in Kotlin, `class A: B {` in Swift put bases after a colon), else all of it (`header_names` bounds it)."""
+    depth = 0
+    for i, ch in enumerate(rest):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and (ch == "{" or (python and ch in ":\n")):
+            return rest[:i]
+    return rest
 
 
 _HEADER_CALL = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.answer.callgraph import CALLABLE_KINDS, CODE_KINDS, CallGraph
 from app.answer.results import Source
-from app.search.retriever import SearchHit, query_identifiers
+from app.search.retriever import SearchHit, analyze_query, query_identifiers
 from app.settings import Settings
 from app.tour.repofiles import first_sentence, local_root, symbol_doc
 from indexer.catalog.symbols import Location
@@ -34,9 +34,6 @@ MAX_COMMITS = 3
 GIT_TIMEOUT_S = 1.5  # a file git has to walk all history for is left without commits rather than hold the card
 _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|specs?|testing)/|(^|/)test_[^/]*$|_tests?\.[A-Za-z]+$|"
                         r"\.(test|spec)\.[jt]sx?$|(^|/)[^/]*Tests?\.(java|kt|cs|swift)$|_spec\.rb$|(^|/)conftest\.py$")
-
-
-_ASKS_TESTS = re.compile(r"\b(?:tests?|tested|testing|fixtures?|specs?)\b", re.I)
 
 
 def is_test_path(path: str) -> bool:
@@ -199,7 +196,7 @@ class FactsBuilder:
                 add(self.graph.find(name), 2)
         # a plain word that is only a test's name (itsdangerous's fixture `serializer` for "how does a URL-safe
         # timed serializer ...") is not what the question is about, unless it asks about tests
-        testing = bool(_ASKS_TESTS.search(question))
+        testing = "test" in analyze_query(question).wants  # as search decides it (app/search/retriever.py)
         for name, locs in self.graph.named(words).items():
             if len(locs) <= 2 and not any(c.name == name for c in chosen):
                 add([d for d in locs if testing or not is_test_path(d.path)], 2)

@@ -278,7 +278,8 @@ def add_users(graph: CallGraph, sources: list[Source], question: str) -> None:
             parts = user.qualified_name.split(".")
             shown = ".".join(parts[-2:]) if user.kind == "method" and len(parts) > 1 else user.name
             uses[shown] = uses.get(shown, 0) + 1
-            values.update({shown} if user.kind in VALUE_KINDS else set())
+            if user.kind in VALUE_KINDS:
+                values.add(shown)
         # a module-level value built from it first (httpx's `DEFAULT_TIMEOUT_CONFIG = Timeout(timeout=5.0)`: the
         # default every client gets), then the heaviest users: `Parameter.consume_value` names ParameterSource five
         # times, `Context.__init__` once (a stable sort keeps file order among equals)
@@ -286,9 +287,10 @@ def add_users(graph: CallGraph, sources: list[Source], question: str) -> None:
 
 
 def _module_value(graph: CallGraph, repo: str, path: str, line: int) -> Location | None:
-    """The module-level constant or variable whose definition holds `line`, if any."""
+    """The module-level constant or variable whose definition holds `line`, if any (asked where no code
+    definition holds it)."""
     return next((d for d in graph.file_definitions(repo, path)
-                 if d.kind in VALUE_KINDS and d.start_line <= line <= d.end_line and "." not in d.name), None)
+                 if d.kind in VALUE_KINDS and d.start_line <= line <= d.end_line), None)
 
 
 def map_sources(sources: list[Source]) -> list[Source]:

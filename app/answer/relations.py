@@ -135,8 +135,7 @@ class RelationChecker:
                 names = self.graph.base_names(cls)
                 if wanted in names:
                     return True, ""
-                for name in names:
-                    bases += [d for d in self.graph.find(name) if d.kind in TYPE_KINDS]
+                bases += self.graph.bases(cls)
             frontier = bases
         shown = sorted(self.graph.base_names(classes[0]))
         bases_text = f"its header names {', '.join(shown)}" if shown else "its header names no base class"
