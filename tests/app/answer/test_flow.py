@@ -198,7 +198,8 @@ def test_a_class_hit_with_no_method_of_its_own_starts_the_flow_at_its_base_s_met
             "    return eval(payload)\n"),
         "tokens/url_safe.py": (
             "from tokens.serializer import Serializer, Signer\n\n\n"
-            "class URLSafeSerializer(\n    Serializer,\n):\n    \"\"\"A serializer whose tokens are safe in URLs.\"\"\"\n\n"
+            "class URLSafeSerializer(\n    Serializer,\n):\n"
+            "    \"\"\"A serializer whose tokens are safe in URLs.\"\"\"\n\n"
             "    default_signer = Signer\n"),
     }
     with _indexed(tmp_path_factory, embedder, monkeypatch, "tokens", files) as search:
