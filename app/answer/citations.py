@@ -70,6 +70,7 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     occupied += [(c[0], c[1]) for c in cites]
 
     marks: list[tuple[int, int, str]] = []
+    rewrites: dict[str, str] = {}  # a path written for a source's file -> that file
     mentioned: list[tuple[int, str, str, list[int]]] = []  # position, text, kind, sources it refers to
     for start, end, text, kind in _mentions(raw, occupied):
         if kind == "name":
@@ -84,6 +85,7 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
             # app/ folder): the file is the source's; the path is written as the index holds it, and the fix is
             # listed, never counted as a name the index holds
             old = text.rpartition(":")[2]
+            rewrites[old.lstrip("./")] = fixed
             marks.append((start, end, raw[start:end].replace(old, fixed, 1)))
             flags.append(Flag(text, "corrected", f"written as {fixed}, the file of a source with that name"))
             text, reason = fixed, None
@@ -96,7 +98,7 @@ def check_answer(question: str, standalone: str, raw: str, shown: list[Source], 
     # A relation the index shows to be false ("`A` calls `B`" with no such call) is marked like an invented name,
     # and its sentence cites nothing: a citation would lend it the authority of the cited lines.
     false_spans: list[tuple[int, int]] = []
-    for claim, reason in false_claims(raw, reader, repos, occupied):
+    for claim, reason in false_claims(raw, reader, repos, occupied, rewrites):
         false_spans.append((claim.start, claim.end))
         flags.append(Flag(claim.text, "relation", reason))
         if not any(m[0] == claim.end for m in marks):
