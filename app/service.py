@@ -26,6 +26,7 @@ from app.answer.results import Answer, AnswerStream, Source
 from app.feedback import FeedbackStore
 from app.search.rerank import Reranker, rerank_active
 from app.search.retriever import Retriever, SearchHit
+from app.search.scope import named_repos
 from app.settings import Settings
 from indexer.embedding.dense import Embedder, embedder_for
 from indexer.reader import IndexReader, NoIndex
@@ -327,7 +328,11 @@ class Service:
         with self._using() as index:
             if index is None:
                 return FactsCard([])
-            return FactsBuilder(self.settings, index.reader, repos).card(question, hits)
+            # "koa's context object": the card's subjects come from the repositories the question names, as the
+            # search's hits do (app/search/scope.py)
+            in_scope = repos if repos is not None else [r.name for r in index.reader.manifest.repos()]
+            return FactsBuilder(self.settings, index.reader, named_repos(question, in_scope) or repos).card(
+                question, hits)
 
     # -- onboarding ------------------------------------------------------------------------------------------
     def people(self, answer: Answer, limit: int = 4) -> list[dict]:

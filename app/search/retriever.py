@@ -23,6 +23,7 @@ import numpy as np
 from app.search.messages import message_sites, question_messages
 from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
 from app.search.roles import DOC_KINDS, path_role
+from app.search.scope import named_repos
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
@@ -151,6 +152,7 @@ class RankingOptions:
     reports: bool = True  # a report scales tests and docs down more than a short question does (prose.py)
     report_files: bool = True  # file-level fusion (`files`) for reports only: their evidence is spread
     messages: bool = True  # pasted error messages matched against string literals (app/search/messages.py)
+    repo_names: bool = True  # a question naming repositories ("koa's context") is searched in them (scope.py)
 
 
 @dataclass
@@ -378,6 +380,9 @@ class Retriever:
         opt = self.options
         store = self.reader.store
         assert store is not None
+        if opt.repo_names:
+            in_scope = repos if repos is not None else [r.name for r in self.reader.manifest.repos()]
+            repos = named_repos(query, in_scope) or repos
         flt = SearchFilter(repos=repos or None, languages=languages or None)
         n = max(self.settings.candidates, 3 * k)
         parts = analyze_query(query)
