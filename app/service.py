@@ -331,8 +331,10 @@ class Service:
             # "koa's context object": the card's subjects come from the repositories the question names, as the
             # search's hits do (app/search/scope.py)
             in_scope = repos if repos is not None else [r.name for r in index.reader.manifest.repos()]
-            return FactsBuilder(self.settings, index.reader, named_repos(question, in_scope) or repos).card(
-                question, hits)
+            named = named_repos(question, in_scope)
+            card = FactsBuilder(self.settings, index.reader, named or repos).card(question, hits)
+            card.scope = named
+            return card
 
     # -- onboarding ------------------------------------------------------------------------------------------
     def people(self, answer: Answer, limit: int = 4) -> list[dict]:

@@ -110,13 +110,19 @@ class SymbolFacts:
 class FactsCard:
     symbols: list[SymbolFacts]
     elapsed_s: float = 0.0
+    # the repositories the question names, searched alone (app/search/scope.py): said on the card, so that a
+    # narrowed search never passes for the whole index
+    scope: list[str] = field(default_factory=list)
+
+    def scope_line(self) -> str:
+        return f"Searched {', '.join(self.scope)} only: the question names it." if self.scope else ""
 
     def to_json(self) -> list[dict]:
         return [s.to_json() for s in self.symbols]
 
     def to_text(self) -> str:
         """Plain lines for the terminal."""
-        out = []
+        out = [self.scope_line()] if self.scope and self.symbols else []
         for s in self.symbols:
             out.append(f"{s.kind} {s.symbol}  {s.location}")
             if s.signature:
@@ -137,8 +143,9 @@ class FactsCard:
         if not self.symbols:
             return ""
         e = html.escape
+        scope = f" <span class='dayone-scope'>{e(self.scope_line())}</span>" if self.scope else ""
         parts = [f"<div class='dayone-facts' data-facts='{len(self.symbols)}'><div class='dayone-facts-head'>"
-                 "From the index (not generated)</div>"]
+                 f"From the index (not generated){scope}</div>"]
         for s in self.symbols:
             rows = [f"<div class='fact-def'><code>{e(s.symbol)}</code> <span class='kind'>{e(s.kind)}</span> "
                     f"<span class='location'>{e(s.location)}</span></div>"]

@@ -82,6 +82,10 @@ def test_the_facts_card_is_about_the_named_repository_too(search, embedder):
         assert [f.location.split(":")[0] for f in service.facts("What is the Context for?").symbols][:1] == ["click"]
         card = service.facts("What is koa's Context for?")
         assert card.symbols and {f.location.split(":")[0] for f in card.symbols} == {"koa"}
+        # the card says the search was narrowed, on the page and in the terminal
+        assert card.scope == ["koa"] and service.facts("What is the Context for?").scope == []
+        said = "Searched koa only: the question names it."
+        assert card.to_text().startswith(said) and said in card.to_html()
     finally:
         service.close()
 
