@@ -26,7 +26,7 @@ from app.answer.results import Answer, AnswerStream, Source
 from app.feedback import FeedbackStore
 from app.search.rerank import Reranker, rerank_active
 from app.search.retriever import Retriever, SearchHit
-from app.search.scope import named_repos
+from app.search.scope import question_repos
 from app.settings import Settings
 from indexer.embedding.dense import Embedder, embedder_for
 from indexer.reader import IndexReader, NoIndex
@@ -330,8 +330,7 @@ class Service:
                 return FactsCard([])
             # "koa's context object": the card's subjects come from the repositories the question names, as the
             # search's hits do (app/search/scope.py)
-            in_scope = repos if repos is not None else [r.name for r in index.reader.manifest.repos()]
-            named = named_repos(question, in_scope)
+            named = question_repos(question, repos, index.reader)
             card = FactsBuilder(self.settings, index.reader, named or repos).card(question, hits)
             card.scope = named
             return card

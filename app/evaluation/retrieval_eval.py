@@ -381,6 +381,14 @@ class LlamaIndexBaseline:
     persisted per repository so reruns only load them."""
 
     def __init__(self, cache: Path, model_path: Path, log: Callable[[str], None] = print):
+        # the baseline's packages are the `bench` extra, not the product's: say so in one line, not a traceback
+        # after the sources were fetched
+        try:
+            import llama_index.core  # noqa: F401
+            import llama_index.embeddings.huggingface  # noqa: F401
+        except ImportError as exc:
+            raise EvalError(f"the plain llama-index baseline needs the bench extra: pip install -e '.[bench]' "
+                            f"({exc.name or exc} is not installed)") from None
         self.cache = cache
         self.model_path = model_path
         self.log = log

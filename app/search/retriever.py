@@ -23,7 +23,7 @@ import numpy as np
 from app.search.messages import message_sites, question_messages
 from app.search.prose import asked_roles, dense_parts, is_report, role_penalties
 from app.search.roles import DOC_KINDS, path_role
-from app.search.scope import named_repos
+from app.search.scope import question_repos
 from app.settings import SearchSettings
 from indexer.catalog.manifest import ChunkRow
 from indexer.embedding import sparse
@@ -381,8 +381,7 @@ class Retriever:
         store = self.reader.store
         assert store is not None
         if opt.repo_names:
-            in_scope = repos if repos is not None else [r.name for r in self.reader.manifest.repos()]
-            repos = named_repos(query, in_scope) or repos
+            repos = question_repos(query, repos, self.reader) or repos
         flt = SearchFilter(repos=repos or None, languages=languages or None)
         n = max(self.settings.candidates, 3 * k)
         parts = analyze_query(query)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from indexer.reader import IndexReader
+
 _BEFORE = r"(?:\b(?:in|of|from|inside|within|for|into|across|by)\s+(?:the\s+)?|\b(?:does|do|did|can|could|will|would|" \
           r"should|is|are|was|were)\s+|`)"
 _AFTER = r"(?:'s\b|`|\s+(?:repo|repos|repository|repositories|project|codebase|code\s*base|library|package|service|" \
@@ -34,3 +36,10 @@ def named_repos(question: str, in_scope: list[str]) -> list[str]:
         if re.search(rf"(?:{_BEFORE}{name}(?![\w/-])|(?<![\w./-]){name}{_AFTER})", question, re.IGNORECASE):
             found.append(repo)
     return found if len(found) < len(in_scope) else []
+
+
+def question_repos(question: str, repos: list[str] | None, reader: IndexReader) -> list[str]:
+    """The repositories the question names within `repos` (None: every indexed one); empty when it names none.
+    One place for the search and the facts card, so both narrow alike."""
+    in_scope = repos if repos is not None else [r.name for r in reader.manifest.repos()]
+    return named_repos(question, in_scope)

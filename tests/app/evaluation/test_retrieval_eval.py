@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import tarfile
 from pathlib import Path
 
@@ -185,3 +186,11 @@ def test_a_pins_include_globs_limit_what_is_indexed_and_what_the_baselines_searc
     q = ev.Question("g", "big", "where are tests", ("tests/test_core.py",), ("test_handle_request",))
     assert ev.check_gold([q], roots) == []
     assert any("left out" in p for p in ev.check_gold([q], roots, [pin]))
+
+
+def test_the_llama_index_baseline_without_its_extra_is_one_clear_line(tmp_path, monkeypatch):
+    """Without the `bench` extra the baseline said nothing until a traceback, after fetching every source. A None
+    in sys.modules makes Python's import fail as for a package that is not installed."""
+    monkeypatch.setitem(sys.modules, "llama_index.embeddings.huggingface", None)
+    with pytest.raises(ev.EvalError, match=r"needs the bench extra: pip install -e '\.\[bench\]'"):
+        ev.LlamaIndexBaseline(tmp_path, tmp_path)
